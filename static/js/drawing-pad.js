@@ -1,0 +1,89 @@
+// A canvas to draw on with mouse, pen or touch (pointer events).
+// It knows nothing about networks: it reports "changed" and "finished".
+"use strict";
+
+class DrawingPad {
+  constructor(canvas, { lineWidth = 18, onChange = () => {}, onFinish = () => {} } = {}) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext("2d");
+    this.lineWidth = lineWidth;
+    this.onChange = onChange;
+    this.onFinish = onFinish;
+    this.drawing = false;
+    this.empty = true;
+    this.clear();
+    // touch-action: none (in CSS) keeps a finger from scrolling the page while drawing.
+    canvas.addEventListener("pointerdown", (e) => this.start(e));
+    canvas.addEventListener("pointermove", (e) => this.move(e));
+    for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) {
+      canvas.addEventListener(type, (e) => this.end(e));
+    }
+  }
+
+  point(e) {
+    const box = this.canvas.getBoundingClientRect();
+    return {
+      x: ((e.clientX - box.left) * this.canvas.width) / box.width,
+      y: ((e.clientY - box.top) * this.canvas.height) / box.height,
+    };
+  }
+
+  start(e) {
+    e.preventDefault();
+    this.canvas.setPointerCapture?.(e.pointerId);
+    this.drawing = true;
+    this.last = this.point(e);
+    this.dot(this.last);
+  }
+
+  move(e) {
+    if (!this.drawing) return;
+    e.preventDefault();
+    const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [e];
+    for (const each of events.length ? events : [e]) {
+      const p = this.point(each);
+      this.line(this.last, p);
+      this.last = p;
+    }
+    this.changed();
+  }
+
+  end() {
+    if (!this.drawing) return;
+    this.drawing = false;
+    this.onFinish();
+  }
+
+  dot(p) {
+    this.ctx.beginPath();
+    this.ctx.arc(p.x, p.y, this.lineWidth / 2, 0, Math.PI * 2);
+    this.ctx.fill();
+    this.changed();
+  }
+
+  line(a, b) {
+    this.ctx.beginPath();
+    this.ctx.moveTo(a.x, a.y);
+    this.ctx.lineTo(b.x, b.y);
+    this.ctx.stroke();
+  }
+
+  changed() {
+    this.empty = false;
+    this.onChange();
+  }
+
+  clear() {
+    const ctx = this.ctx;
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
+    ctx.fillStyle = ctx.strokeStyle = "#000";
+    ctx.lineWidth = this.lineWidth;
+    ctx.lineCap = ctx.lineJoin = "round";
+    this.empty = true;
+  }
+
+  toDataURL() {
+    return this.canvas.toDataURL("image/png");
+  }
+}

@@ -1,0 +1,134 @@
+"""Command line: `python -m webapp [serve|train|predict|xor|xor-study] ...`.
+
+The commands mirror the tutorial's scripts: train a network, recognise a
+picture from a file, open up the XOR net. With no command it serves the app.
+"""
+import argparse
+import sys
+
+from webapp import config
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m webapp",
+        description="Neuron Lab: draw digits, train networks, step through XOR. "
+        "With no command, starts the web app.",
+    )
+    parser.add_argument("--mnist", metavar="PATH", help="MNIST in Keras npz format (default: $NEURONLAB_MNIST, "
+                        "else keras.datasets)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="start the web app (the default)")
+    serve.add_argument("--host", default=None, help="address to listen on (default 0.0.0.0, or $NEURONLAB_HOST)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 5000, or $PORT)")
+
+    train = commands.add_parser(
+        "train",
+        help="train a network on MNIST and save it into models/",
+        description="Train one of the tutorial's networks with its recipe, showing a progress bar, "
+        "and save it (with a metadata file) into models/ as NET.keras.",
+    )
+    train.add_argument("net", choices=["xor", "mlp", "mlp2", "cnn"])
+    train.add_argument("--epochs", type=int, help="default: the tutorial's recipe")
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--optimizer", choices=["sgd", "rmsprop", "adam"])
+    train.add_argument("--learning-rate", type=float)
+    train.add_argument("--hidden", type=int, help="hidden units")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--augment", action="store_true",
+                       help="distort half the digits each epoch (slant, squash, brush width) so the "
+                       "model also reads digits drawn in a browser")
+    train.add_argument("--data", choices=["mnist", "sample"], default="mnist",
+                       help="'sample' trains on the small bundled MNIST slice (for trying things out)")
+    train.add_argument("--mnist", dest="train_mnist", metavar="PATH", help="MNIST in Keras npz format")
+    train.add_argument("--out", default=str(config.SHIPPED_MODELS), help="folder to save into (default: models/)")
+    train.add_argument("--name", help="model id to save as (default: the network's name)")
+
+    predict = commands.add_parser(
+        "predict",
+        help="recognise a digit in an image file",
+        description="Print the digit a model sees in a PNG, JPEG, WebP or GIF file, and its probability.",
+    )
+    predict.add_argument("model", help="a model id (mlp, mlp2, cnn or a trained one) or a .keras/.h5 file")
+    predict.add_argument("image", help="the picture of a digit")
+
+    try:
+        from webapp.core import xor_cli
+    except ImportError:
+        xor_cli = None
+    if xor_cli:
+        xor_cli.add_commands(commands)
+
+    args = parser.parse_args(argv)
+    command = args.command or "serve"
+    if command == "serve":
+        from webapp.web.server import serve
+
+        return serve(host=getattr(args, "host", None), port=getattr(args, "port", None), mnist=args.mnist)
+    if command == "train":
+        return train_command(args)
+    if command == "predict":
+        return predict_command(args)
+    return xor_cli.run(args)
+
+
+def train_command(args):
+    from webapp.core.modelstore import ModelStore
+    from webapp.core.training import EventStream, SpecError, parse_spec, run_job
+
+    params = {"net": args.net, "seed": args.seed, "augment": args.augment, "data": args.data}
+    for name in ("epochs", "batch_size", "optimizer", "learning_rate", "hidden"):
+        if getattr(args, name) is not None:
+            params[name] = getattr(args, name)
+    try:
+        spec = parse_spec(params)
+    except SpecError as exc:
+        return fail(f"--{exc.field.replace('_', '-')} {exc.message}")
+
+    def show(event):
+        if event["type"] == "state" and event.get("state") == "running":
+            print(f"Training {spec.net} on {event.get('device', 'CPU')} with {event.get('data', '?')} data")
+
+    emit = EventStream("cli", show)
+    store = ModelStore(args.out)
+    final = run_job(spec, emit, lambda: False, store, mnist_path=args.train_mnist or args.mnist,
+                    verbose=1 if spec.net != "xor" else 0, model_id=args.name or spec.net)
+    if final["state"] != "succeeded":
+        return fail(final.get("error", final["state"]))
+    result = final["result"]
+    print(f"Saved {args.out}/{result['model']}.keras: test accuracy {result['test_accuracy']:.2%} "
+          f"in {result['seconds']:.0f} s")
+    return 0
+
+
+def predict_command(args):
+    from webapp.core.preprocess import BadImage, BlankImage, preprocess
+    from webapp.core.models import LoadError, load_model
+
+    try:
+        with open(args.image, "rb") as f:
+            image = preprocess(f.read())
+    except OSError as exc:
+        return fail(f"cannot read {args.image}: {exc.strerror}")
+    except (BadImage, BlankImage) as exc:
+        return fail(f"{args.image}: {exc}")
+    try:
+        model = load_model(args.model, config.model_store())
+    except LoadError as exc:
+        return fail(str(exc))
+    from webapp.core.networks import shape_inputs
+
+    probabilities = [float(p) for p in model(shape_inputs(model, image[None]), training=False)[0]]
+    digit = max(range(10), key=probabilities.__getitem__)
+    print(f"{digit} ({probabilities[digit]:.1%})")
+    return 0
+
+
+def fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""The one inference path: a single thread that owns every loaded model.
+
+Keras's TensorFlow backend is not thread-safe, and `model.predict` spends
+~70 ms setting up a loop for one image. So requests from any thread are queued
+to one inference thread, which calls a compiled forward pass; requests that
+arrive together for the same model are run as one batch.
+"""
+import queue
+import threading
+from concurrent.futures import Future
+
+import numpy as np
+
+from webapp.core.networks import shape_inputs
+
+MAX_BATCH = 64
+
+
+class Predictor:
+    def __init__(self, load):
+        """`load(model_id)` returns a Keras model (or raises)."""
+        self._load = load
+        self._models = {}  # model id -> (model, compiled forward pass); inference thread only
+        self._requests = queue.Queue()
+        self._thread = threading.Thread(target=self._serve, name="inference", daemon=True)
+        self._thread.start()
+
+    def predict(self, model_id, image, timeout=30):
+        """Ten probabilities for one 28x28 image; raises what loading raised."""
+        return self.predict_many(model_id, image[None], timeout)[0]
+
+    def predict_many(self, model_id, images, timeout=30):
+        future = Future()
+        self._requests.put(("predict", model_id, np.asarray(images, dtype=np.float32), future))
+        return future.result(timeout)
+
+    def forget(self, model_id):
+        """Drop a cached model (deleted or replaced); the next call reloads it."""
+        future = Future()
+        self._requests.put(("forget", model_id, None, future))
+        return future.result(30)
+
+    def close(self):
+        self._requests.put(None)
+
+    def _serve(self):
+        while True:
+            first = self._requests.get()
+            if first is None:
+                return
+            pending = [first]
+            while len(pending) < MAX_BATCH:  # take whatever else is already waiting
+                try:
+                    pending.append(self._requests.get_nowait())
+                except queue.Empty:
+                    break
+            by_model = {}
+            for request in pending:
+                if request is None:
+                    self._requests.put(None)
+                    continue
+                kind, model_id, images, future = request
+                if kind == "forget":
+                    self._models.pop(model_id, None)
+                    future.set_result(None)
+                else:
+                    by_model.setdefault(model_id, []).append((images, future))
+            for model_id, requests in by_model.items():
+                self._run(model_id, requests)
+
+    def _run(self, model_id, requests):
+        try:
+            model, forward = self._model(model_id)
+            images = np.concatenate([images for images, _ in requests])
+            probabilities = np.asarray(forward(shape_inputs(model, images)))
+        except Exception as exc:  # loading or running failed: every caller hears why
+            for _, future in requests:
+                future.set_exception(exc)
+            return
+        start = 0
+        for images, future in requests:
+            future.set_result(probabilities[start : start + len(images)])
+            start += len(images)
+
+    def _model(self, model_id):
+        if model_id not in self._models:
+            model = self._load(model_id)
+            self._models[model_id] = (model, compile_forward(model))
+        return self._models[model_id]
+
+
+def compile_forward(model):
+    """A fast forward pass: a traced tf.function on TensorFlow, else a plain call."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        signature = [tf.TensorSpec((None,) + tuple(model.input_shape[1:]), tf.float32)]
+        forward = tf.function(lambda x: model(x, training=False), input_signature=signature)
+        return lambda x: forward(x).numpy()
+    return lambda x: keras.ops.convert_to_numpy(model(x, training=False))

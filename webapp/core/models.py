@@ -1,0 +1,44 @@
+"""Loading saved models safely, and checking that they read digits."""
+from pathlib import Path
+
+from webapp.core.modelstore import UnknownModel
+
+
+class LoadError(ValueError):
+    """A model could not be loaded or is not the right kind; the text says why."""
+
+
+def load_file(path):
+    """Load a .keras or legacy .h5 file with safe_mode (no arbitrary code)."""
+    import keras
+
+    try:
+        return keras.models.load_model(str(path), compile=False, safe_mode=True)
+    except Exception as exc:
+        text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise LoadError(f"cannot load {Path(path).name} as a Keras model: {text}") from None
+
+
+def check_digit_model(model):
+    """A digit model takes 784 numbers or a 28x28(x1) image and gives 10 outputs."""
+    try:
+        inputs = tuple(model.input_shape[1:])
+        outputs = tuple(model.output_shape[1:])
+    except (AttributeError, ValueError, TypeError):
+        raise LoadError("the model must have one input and one output") from None
+    if inputs not in ((784,), (28, 28), (28, 28, 1)):
+        raise LoadError(f"the model's input is {inputs}; a digit model takes 784 or 28x28x1")
+    if outputs != (10,):
+        raise LoadError(f"the model's output is {outputs}; a digit model gives 10")
+
+
+def load_model(name, store):
+    """A model by id from the store, or from a .keras/.h5 path."""
+    path = Path(name)
+    if path.suffix in (".keras", ".h5") and path.is_file():
+        return load_file(path)
+    try:
+        return load_file(store.path(name))
+    except UnknownModel:
+        known = ", ".join(m["id"] for m in store.list()) or "none yet"
+        raise LoadError(f"no model called {name!r} (known: {known})") from None

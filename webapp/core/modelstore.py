@@ -1,0 +1,149 @@
+"""Model files and their metadata, in one or more folders.
+
+A model is `<id>.keras` beside `<id>.json`. Files are written to a temporary
+name in the same folder and renamed into place, metadata last, so a model is
+either complete and listed or absent: a crash can never leave half a model.
+"""
+import json
+import os
+import re
+import secrets
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+TMP_PREFIX = ".tmp-"
+
+
+class UnknownModel(KeyError):
+    pass
+
+
+def valid_id(model_id):
+    return isinstance(model_id, str) and bool(MODEL_ID.match(model_id))
+
+
+def atomic_write_bytes(path, data):
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def atomic_write_json(path, obj):
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class ModelStore:
+    """Models in `folder` (writable) and in `shipped` folders (read-only defaults)."""
+
+    def __init__(self, folder, shipped=()):
+        self.folder = Path(folder)
+        self.shipped = [Path(p) for p in shipped]
+        self._lock = threading.Lock()
+        self._listing = (None, [])  # (folders' modification times, metadata): re-read only on change
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.remove_leftovers()
+
+    def remove_leftovers(self):
+        """Temporary files are only ever half-written models: drop them."""
+        for leftover in self.folder.glob(TMP_PREFIX + "*"):
+            _unlink(leftover)
+
+    def _folders(self):
+        return [self.folder, *self.shipped]
+
+    def path(self, model_id):
+        """The model file of `model_id`; raises UnknownModel, never leaves the store."""
+        if not valid_id(model_id):
+            raise UnknownModel(model_id)
+        for folder in self._folders():
+            model_file, meta_file = folder / f"{model_id}.keras", folder / f"{model_id}.json"
+            if model_file.is_file() and meta_file.is_file():
+                return model_file
+        raise UnknownModel(model_id)
+
+    def metadata(self, model_id):
+        for meta in self.list():
+            if meta["id"] == model_id:
+                return dict(meta)
+        raise UnknownModel(model_id)
+
+    def _signature(self):
+        return tuple(os.stat(f).st_mtime_ns if f.is_dir() else None for f in self._folders())
+
+    def list(self):
+        """Metadata of every complete model, the writable folder's first."""
+        signature = self._signature()
+        if self._listing[0] != signature:
+            self._listing = (signature, self._read_all())
+        return [dict(meta) for meta in self._listing[1]]
+
+    def _read_all(self):
+        seen, models = set(), []
+        for folder in self._folders():
+            for meta_file in sorted(folder.glob("*.json")):
+                model_id = meta_file.stem
+                if model_id in seen or not valid_id(model_id):
+                    continue
+                if not (folder / f"{model_id}.keras").is_file():
+                    continue
+                try:
+                    meta = json.loads(meta_file.read_text())
+                except (OSError, ValueError):
+                    continue
+                meta["id"] = model_id
+                meta.setdefault("source", "shipped" if folder != self.folder else "trained")
+                seen.add(model_id)
+                models.append(meta)
+        return models
+
+    def new_id(self, prefix):
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return f"{prefix}-{stamp}-{secrets.token_hex(2)}"
+
+    def save(self, model, meta, model_id=None):
+        """Save a Keras model and its metadata atomically; returns the id."""
+        model_id = model_id or self.new_id(meta.get("network", "model"))
+        if not valid_id(model_id):
+            raise ValueError(f"invalid model id {model_id!r}")
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".keras", dir=self.folder)
+        os.close(fd)
+        try:
+            model.save(tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            with self._lock:
+                os.replace(tmp, self.folder / f"{model_id}.keras")
+                atomic_write_json(self.folder / f"{model_id}.json", {**meta, "id": model_id})
+        except BaseException:
+            _unlink(tmp)
+            raise
+        return model_id
+
+    def delete(self, model_id):
+        """Delete a model from the writable folder (shipped models stay)."""
+        if not valid_id(model_id):
+            raise UnknownModel(model_id)
+        meta_file = self.folder / f"{model_id}.json"
+        if not meta_file.is_file():
+            raise UnknownModel(model_id)
+        with self._lock:
+            _unlink(meta_file)  # metadata first: the model stops being listed at once
+            _unlink(self.folder / f"{model_id}.keras")

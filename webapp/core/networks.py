@@ -1,0 +1,140 @@
+"""The tutorial's four networks, as plain Keras 3 builders.
+
+Each builder returns a compiled model with exactly the layers and optimizer of
+the tutorial's recipe; hyperparameters only change sizes and rates.
+"""
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the tutorial trains a network."""
+
+    optimizer: str
+    learning_rate: float
+    epochs: int
+    batch_size: int
+    hidden: int | None = None  # hidden units, for the networks that have them
+
+
+RECIPES = {
+    "xor": Recipe("sgd", 0.1, 1000, 1, hidden=2),
+    "mlp": Recipe("rmsprop", 0.001, 8, 64, hidden=784),
+    "mlp2": Recipe("rmsprop", 0.001, 8, 64, hidden=1024),
+    "cnn": Recipe("adam", 0.001, 8, 64, hidden=128),
+}
+
+OPTIMIZERS = {
+    "sgd": keras.optimizers.SGD,
+    "rmsprop": keras.optimizers.RMSprop,
+    "adam": keras.optimizers.Adam,
+}
+
+
+def make_optimizer(name, learning_rate):
+    return OPTIMIZERS[name](learning_rate=learning_rate)
+
+
+def build_xor(hidden=2, optimizer="sgd", learning_rate=0.1):
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(2,)),
+            layers.Dense(hidden, activation="relu"),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        name="xor",
+    )
+    model.compile(
+        optimizer=make_optimizer(optimizer, learning_rate),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def build_mlp(hidden=784, optimizer="rmsprop", learning_rate=0.001):
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(784,)),
+            layers.Dense(hidden, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ],
+        name="mlp",
+    )
+    return _compile_digits(model, optimizer, learning_rate)
+
+
+def build_mlp2(hidden=1024, optimizer="rmsprop", learning_rate=0.001):
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(784,)),
+            layers.Dense(hidden, activation="relu"),
+            layers.Dropout(0.2),
+            layers.Dense(hidden, activation="relu"),
+            layers.Dropout(0.2),
+            layers.Dense(10, activation="softmax"),
+        ],
+        name="mlp2",
+    )
+    return _compile_digits(model, optimizer, learning_rate)
+
+
+def build_cnn(hidden=128, optimizer="adam", learning_rate=0.001):
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(32, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(hidden, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ],
+        name="cnn",
+    )
+    return _compile_digits(model, optimizer, learning_rate)
+
+
+def _compile_digits(model, optimizer, learning_rate):
+    model.compile(
+        optimizer=make_optimizer(optimizer, learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+BUILDERS = {"xor": build_xor, "mlp": build_mlp, "mlp2": build_mlp2, "cnn": build_cnn}
+DIGIT_NETWORKS = ("mlp", "mlp2", "cnn")
+
+
+def build(net, hidden=None, optimizer=None, learning_rate=None):
+    """Build `net` with the tutorial's recipe, overriding what is given."""
+    recipe = RECIPES[net]
+    return BUILDERS[net](
+        hidden=hidden or recipe.hidden,
+        optimizer=optimizer or recipe.optimizer,
+        learning_rate=learning_rate or recipe.learning_rate,
+    )
+
+
+def input_layout(model):
+    """'flat' for a model that takes 784 numbers, 'image' for 28x28(x1)."""
+    shape = tuple(model.input_shape[1:])
+    if shape == (784,):
+        return "flat"
+    if shape in ((28, 28), (28, 28, 1)):
+        return "image"
+    raise ValueError(f"expected an input of 784 or 28x28x1, got {shape}")
+
+
+def shape_inputs(model, images):
+    """Reshape a batch of 28x28 images to what `model` takes."""
+    shape = (-1,) + tuple(model.input_shape[1:])
+    return images.reshape(shape)

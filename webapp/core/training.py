@@ -1,0 +1,333 @@
+"""The training runner: a job spec in, ordered progress events out.
+
+`run_job` knows nothing of Flask, processes or sockets. It is given a function
+to emit events and one that says whether to stop; the CLI, the local worker
+process or a remote worker can all drive it.
+
+Events are dicts: {"job", "seq", "type", ...}, with seq counting 1, 2, 3, ...
+- state: {"state": "running", "device": ...}
+- batch: {"epoch", "batch", "batches", "loss", "accuracy", "samples_per_s", "eta_s", ...}
+- epoch: {"epoch", "epochs", "logs": {...Keras logs}, "seconds"}
+- done:  {"state": "succeeded" | "failed" | "cancelled", "error"?, "result"?}
+"""
+import base64
+import io
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from webapp.core.networks import OPTIMIZERS, RECIPES
+
+BATCH_EVENT_INTERVAL = 0.1  # seconds: at most ~10 batch events a second
+GALLERY_SIZE = 24
+
+# Allowed ranges: (low, high) inclusive. The web layer reports them on bad input.
+LIMITS = {
+    "epochs": (1, 100),
+    "xor_epochs": (1, 10000),
+    "batch_size": (1, 4096),
+    "learning_rate": (1e-6, 1000.0),
+    "hidden": (1, 4096),
+    "xor_hidden": (1, 16),
+    "seed": (0, 2**31 - 1),
+}
+
+
+class SpecError(ValueError):
+    """A job parameter is invalid; `field` names it."""
+
+    def __init__(self, field, message):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class JobFailed(Exception):
+    """Training could not finish; the message is for the user."""
+
+
+class Cancelled(Exception):
+    pass
+
+
+@dataclass
+class JobSpec:
+    net: str
+    epochs: int
+    batch_size: int
+    optimizer: str
+    learning_rate: float
+    hidden: int
+    seed: int = 0
+    augment: bool = False
+    data: str = "mnist"  # "mnist" (full, via the loader) or "sample" (the bundled slice)
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def parse_spec(params, limits=LIMITS):
+    """Validate user parameters into a JobSpec, filling in the tutorial's recipe."""
+    if not isinstance(params, dict):
+        raise SpecError("body", "expected a JSON object")
+    net = params.get("net")
+    if net not in RECIPES:
+        raise SpecError("net", f"must be one of {', '.join(RECIPES)}")
+    recipe = RECIPES[net]
+    prefix = "xor_" if net == "xor" else ""
+
+    def number(name, default, kind, limit_key=None):
+        value = params.get(name, default)
+        if value is None:
+            value = default
+        low, high = limits[limit_key or name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SpecError(name, f"must be a number from {low} to {high}")
+        if kind is int and value != int(value):
+            raise SpecError(name, f"must be a whole number from {low} to {high}")
+        if not (low <= value <= high):
+            raise SpecError(name, f"must be from {low} to {high}")
+        return kind(value)
+
+    optimizer = params.get("optimizer", recipe.optimizer)
+    if optimizer not in OPTIMIZERS:
+        raise SpecError("optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
+    data = params.get("data", "mnist")
+    if data not in ("mnist", "sample"):
+        raise SpecError("data", "must be 'mnist' (full MNIST) or 'sample' (the small bundled slice)")
+    augment = params.get("augment", False)
+    if not isinstance(augment, bool):
+        raise SpecError("augment", "must be true or false")
+    return JobSpec(
+        net=net,
+        epochs=number("epochs", recipe.epochs, int, prefix + "epochs"),
+        batch_size=number("batch_size", recipe.batch_size, int),
+        optimizer=optimizer,
+        learning_rate=number("learning_rate", recipe.learning_rate, float),
+        hidden=number("hidden", recipe.hidden, int, prefix + "hidden"),
+        seed=number("seed", 0, int),
+        augment=augment,
+        data=data,
+    )
+
+
+class EventStream:
+    """Numbers a job's events 1, 2, 3, ... and hands them to `sink`."""
+
+    def __init__(self, job_id, sink, start_seq=0):
+        self.job_id, self.sink, self.seq = job_id, sink, start_seq
+
+    def __call__(self, type_, **fields):
+        self.seq += 1
+        event = {"job": self.job_id, "seq": self.seq, "type": type_, **fields}
+        self.sink(event)
+        return event
+
+
+def _floats(logs):
+    return {k: float(v) for k, v in (logs or {}).items()}
+
+
+def make_progress_callback(emit, should_stop, epochs, batches, batch_size):
+    import keras
+
+    class Progress(keras.callbacks.Callback):
+        """Streams throttled batch events and every epoch event; stops on request or NaN."""
+
+        def on_train_begin(self, logs=None):
+            self.started = time.perf_counter()
+            self.last_emit = 0.0
+            self.last_batch_total = 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch + 1
+            self.epoch_started = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if should_stop():
+                self.model.stop_training = True
+                return
+            now = time.perf_counter()
+            if now - self.last_emit < BATCH_EVENT_INTERVAL:
+                return
+            logs = _floats(logs)
+            if not all(math.isfinite(v) for v in logs.values()):
+                raise JobFailed(
+                    f"the loss became NaN or infinite in epoch {self.epoch}, batch {batch + 1}: "
+                    "the learning rate is probably too high"
+                )
+            done_batches = (self.epoch - 1) * batches + batch + 1
+            elapsed = now - self.started
+            rate = (done_batches - self.last_batch_total) * batch_size / max(now - self.last_emit, 1e-9)
+            if self.last_emit == 0.0:
+                rate = done_batches * batch_size / max(elapsed, 1e-9)
+            remaining = epochs * batches - done_batches
+            emit(
+                "batch",
+                epoch=self.epoch,
+                epochs=epochs,
+                batch=batch + 1,
+                batches=batches,
+                loss=logs.get("loss"),
+                accuracy=logs.get("accuracy"),
+                samples_per_s=round(rate, 1),
+                elapsed_s=round(elapsed, 2),
+                eta_s=round(elapsed / done_batches * remaining, 1),
+            )
+            self.last_emit, self.last_batch_total = now, done_batches
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = _floats(logs)
+            if not all(math.isfinite(v) for v in logs.values()):
+                raise JobFailed(
+                    f"the loss became NaN or infinite in epoch {epoch + 1}: the learning rate is probably too high"
+                )
+            if self.model.stop_training and should_stop():
+                return  # cancelled mid-epoch: these logs cover a partial epoch
+            emit(
+                "epoch",
+                epoch=epoch + 1,
+                epochs=epochs,
+                logs=logs,
+                seconds=round(time.perf_counter() - self.epoch_started, 3),
+            )
+
+    return Progress()
+
+
+def png_data_url(image):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray((255 - np.clip(image, 0, 1) * 255).astype(np.uint8), mode="L").save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def predict_in_batches(model, images, batch_size=1000):
+    """Class probabilities for many images, by calling the model on slices."""
+    from webapp.core.networks import shape_inputs
+
+    parts = [
+        np.asarray(model(shape_inputs(model, images[i : i + batch_size]), training=False))
+        for i in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(parts)
+
+
+def test_report(model, images, labels):
+    """Test accuracy, confusion matrix and a gallery of mistakes."""
+    probabilities = predict_in_batches(model, images)
+    predicted = probabilities.argmax(axis=1)
+    confusion = np.zeros((10, 10), dtype=int)
+    np.add.at(confusion, (labels, predicted), 1)
+    wrong = np.flatnonzero(predicted != labels)
+    gallery = [
+        {
+            "index": int(i),
+            "true": int(labels[i]),
+            "predicted": int(predicted[i]),
+            "confidence": round(float(probabilities[i, predicted[i]]), 4),
+            "image": png_data_url(images[i]),
+        }
+        for i in wrong[:GALLERY_SIZE]
+    ]
+    return {
+        "test_accuracy": float((predicted == labels).mean()),
+        "test_samples": int(len(labels)),
+        "confusion": confusion.tolist(),
+        "misclassified": gallery,
+        "misclassified_count": int(len(wrong)),
+    }
+
+
+def run_job(spec, emit, should_stop, store, mnist_path=None, verbose=0, model_id=None):
+    """Train `spec`, save the model into `store`, and emit events to the end.
+
+    Never raises for a training problem: every ending is a `done` event.
+    """
+    try:
+        if spec.net == "xor":
+            from webapp.core import xor
+
+            result = xor.run_job(spec, emit, should_stop, store, model_id=model_id)
+        else:
+            result = _train_digits(spec, emit, should_stop, store, mnist_path, verbose, model_id)
+    except Cancelled:
+        return emit("done", state="cancelled")
+    except JobFailed as exc:
+        return emit("done", state="failed", error=str(exc))
+    except MemoryError:
+        return emit("done", state="failed", error="out of memory: try a smaller batch size or network")
+    except Exception as exc:  # a bug or a library error: fail this job, keep its reason
+        from webapp.core.datasets import MnistUnavailable
+
+        if isinstance(exc, MnistUnavailable):
+            return emit("done", state="failed", error=str(exc))
+        if isinstance(exc, OSError):
+            return emit("done", state="failed", error=f"could not save the model: {exc.strerror or exc}")
+        text = str(exc).splitlines()[0][:300] if str(exc) else ""
+        name = type(exc).__name__
+        if "OOM" in text or "ResourceExhausted" in name:
+            text = "out of memory: try a smaller batch size or network"
+        return emit("done", state="failed", error=f"{name}: {text}" if text else name)
+    if should_stop():
+        return emit("done", state="cancelled")
+    return emit("done", state="succeeded", result=result)
+
+
+def _train_digits(spec, emit, should_stop, store, mnist_path, verbose, model_id):
+    import keras
+
+    from webapp.core import networks
+    from webapp.core.augment import AugmentedDigits
+    from webapp.core.datasets import load_mnist
+    from webapp.core.device import device_name, setup_accelerator
+
+    setup_accelerator()
+    device = device_name()
+    mnist = load_mnist("sample" if spec.data == "sample" else mnist_path)
+    emit("state", state="running", device=device, data=mnist.source, data_sha256=mnist.sha256,
+         train_samples=int(len(mnist.x_train)))
+
+    keras.utils.set_random_seed(spec.seed)
+    model = networks.build(spec.net, spec.hidden, spec.optimizer, spec.learning_rate)
+    x_train = networks.shape_inputs(model, mnist.x_train)
+    x_test = networks.shape_inputs(model, mnist.x_test)
+    batches = math.ceil(len(x_train) / spec.batch_size)
+    progress = make_progress_callback(emit, should_stop, spec.epochs, batches, spec.batch_size)
+
+    started = time.perf_counter()
+    if spec.augment:
+        flat = model.input_shape[1:] == (784,)
+        data = AugmentedDigits(mnist.x_train, mnist.y_train, spec.batch_size, seed=spec.seed, workers=2,
+                               reshape=(-1, 784) if flat else (-1, 28, 28, 1))
+        model.fit(data, epochs=spec.epochs, validation_data=(x_test, mnist.y_test),
+                  callbacks=[progress], verbose=verbose)
+    else:
+        model.fit(x_train, mnist.y_train, epochs=spec.epochs, batch_size=spec.batch_size,
+                  validation_data=(x_test, mnist.y_test), callbacks=[progress], verbose=verbose)
+    seconds = time.perf_counter() - started
+    if should_stop():
+        raise Cancelled()
+
+    report = test_report(model, mnist.x_test, mnist.y_test)
+    meta = {
+        "network": spec.net,
+        "recipe": spec.to_dict(),
+        "epochs": spec.epochs,
+        "seconds": round(seconds, 1),
+        "test_accuracy": report["test_accuracy"],
+        "parameters": int(model.count_params()),
+        "data": {"source": mnist.source, "sha256": mnist.sha256, "sample": mnist.is_sample},
+        "device": device,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+    }
+    saved_id = store.save(model, meta, model_id=model_id)
+    return {**report, "model": saved_id, "seconds": round(seconds, 1), "device": device,
+            "data": mnist.source, "parameters": meta["parameters"]}
+

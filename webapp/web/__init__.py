@@ -1,0 +1,79 @@
+"""The web layer: the Flask app factory, JSON API, pages and Socket.IO events.
+
+It uses webapp.core; the core never imports from here.
+"""
+import secrets
+
+from flask import Flask, jsonify, request
+from flask_socketio import SocketIO
+from werkzeug.exceptions import HTTPException
+
+from webapp.config import ROOT, Settings
+from webapp.web.lab import ApiError, Lab
+
+
+def create_app(settings=None):
+    settings = settings or Settings.from_env()
+    if not settings.token:
+        settings.token = secrets.token_urlsafe(18)
+
+    app = Flask(
+        __name__,
+        static_folder=str(ROOT / "static"),
+        template_folder=str(ROOT / "templates"),
+    )
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.config["JSON_SORT_KEYS"] = False
+    lab = Lab(settings)
+    app.extensions["neuronlab"] = lab
+
+    socketio = SocketIO(
+        app,
+        async_mode="threading",
+        max_http_buffer_size=settings.max_request_bytes,
+        # None: only pages served by this app may connect (the browser's Origin must match).
+        cors_allowed_origins=settings.allowed_origins or None,
+    )
+    app.extensions["neuronlab.socketio"] = socketio
+
+    from webapp.web import api, auth, events, pages
+
+    auth.init_app(app)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    events.register(socketio, lab)
+    try:
+        from webapp.web import jobs
+    except ImportError:  # training jobs not installed in this build
+        jobs = None
+    if jobs:
+        jobs.init_app(app, socketio, lab)
+    for name in ("xor_api",):
+        try:
+            module = __import__(f"webapp.web.{name}", fromlist=["init_app"])
+        except ImportError:
+            continue
+        module.init_app(app, socketio, lab)
+
+    @app.errorhandler(ApiError)
+    def api_error(exc):
+        return jsonify(exc.to_dict()), exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+            messages = {413: f"the request is too large: the limit is {settings.max_request_bytes:,} bytes"}
+            return jsonify({"error": messages.get(exc.code, exc.description)}), exc.code
+        return exc
+
+    @app.errorhandler(Exception)
+    def unexpected(exc):  # a bug: log it, but answer JSON rather than an HTML page
+        app.logger.exception("unexpected error on %s", request.path)
+        return jsonify({"error": "internal error"}), 500
+
+    return app
+
+
+def get_socketio(app):
+    return app.extensions["neuronlab.socketio"]
+

@@ -1,0 +1,23 @@
+"""The HTML pages."""
+from flask import Blueprint, current_app, render_template
+
+from webapp.web import auth
+
+bp = Blueprint("pages", __name__)
+
+
+def page(template, **context):
+    lab = current_app.extensions["neuronlab"]
+    endpoints = {rule.endpoint for rule in current_app.url_map.iter_rules()}
+    return render_template(template, role=auth.role(), settings=lab.settings, url_map_endpoints=endpoints,
+                           **context)
+
+
+@bp.get("/")
+def draw():
+    return page("draw.html")
+
+
+@bp.get("/healthz")
+def healthz():
+    return {"ok": True}

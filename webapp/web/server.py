@@ -1,0 +1,90 @@
+"""Start the app: gunicorn (one gthread worker) where it runs, else Werkzeug.
+
+One worker, because the jobs, the Socket.IO rooms and the loaded models live in
+that process; threads give the concurrency.
+"""
+import os
+import secrets
+import socket
+import sys
+
+from webapp.config import Settings
+
+
+def lan_addresses():
+    """This machine's IPv4 addresses on its network interfaces (no traffic sent)."""
+    import psutil
+
+    found = []
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family == socket.AF_INET and not address.address.startswith("127."):
+                found.append(address.address)
+    return sorted(set(found))
+
+
+def urls(host, port):
+    local = f"http://localhost:{port}/"
+    if host in ("0.0.0.0", "::", ""):
+        return local, [f"http://{ip}:{port}/" for ip in lan_addresses()]
+    if host.startswith("127.") or host == "localhost":
+        return local, []
+    return local, [f"http://{host}:{port}/"]
+
+
+def banner(settings):
+    local, lan = urls(settings.host, settings.port)
+    lines = ["", "Neuron Lab is running.", f"  On this computer:   {local}"]
+    for url in lan:
+        lines.append(f"  On the network:     {url}")
+    if not lan:
+        lines.append("  (not reachable from the network: listening on this computer only)")
+    try:
+        from webapp.web.sharing import share_lines
+
+        lines += share_lines(settings, local, lan)
+    except ImportError:
+        pass
+    return "\n".join(lines) + "\n"
+
+
+def ensure_token():
+    """One teacher token for the whole run: gunicorn's master and worker share it."""
+    os.environ.setdefault("NEURONLAB_TOKEN", secrets.token_urlsafe(18))
+
+
+def serve(host=None, port=None, mnist=None):
+    ensure_token()
+    settings = Settings.from_env(host=host, port=port, mnist=mnist)
+    from webapp.web import create_app
+
+    print(banner(settings), flush=True)
+    try:
+        from gunicorn.app.base import BaseApplication
+    except ImportError:  # e.g. Windows: no gunicorn
+        BaseApplication = None
+    if BaseApplication is None:
+        from webapp.web import get_socketio
+
+        app = create_app(settings)
+        get_socketio(app).run(app, host=settings.host, port=settings.port, allow_unsafe_werkzeug=True)
+        return 0
+
+    class Gunicorn(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{settings.host}:{settings.port}")
+            self.cfg.set("workers", 1)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 100)
+            self.cfg.set("timeout", 0)  # long-lived websockets must not be killed
+            self.cfg.set("accesslog", None)
+
+        def load(self):  # in the worker, after the fork: threads and models start there
+            return create_app(settings)
+
+    Gunicorn().run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve())
