@@ -1,0 +1,153 @@
+"""Fixtures: a real server process, real Socket.IO clients, real Chromium.
+
+`server` is one app process for the whole session (started the way users start
+it: `python -m webapp`). Tests that need their own settings, or to kill and
+restart a server, use `start_server`.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "test-teacher-token"
+CHROMIUM = "/usr/bin/chromium"
+
+sys.path.insert(0, str(ROOT))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """A `python -m webapp serve` child process on a free localhost port."""
+
+    def __init__(self, home, env=None, port=None):
+        self.home = Path(home)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.token = TOKEN
+        self.env = {
+            **os.environ,
+            "NEURONLAB_HOME": str(self.home),
+            "NEURONLAB_TOKEN": TOKEN,
+            "NEURONLAB_MNIST": "sample",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self.proc = None
+        self.log = self.home / f"server-{self.port}.log"
+
+    def start(self, timeout=90):
+        self.home.mkdir(parents=True, exist_ok=True)
+        log = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "webapp", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).ok:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server did not start:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self):
+        """kill -9 the whole process group, as a crash would."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def teacher_headers(self):
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    process = ServerProcess(tmp_path_factory.mktemp("home")).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """Start extra servers: start_server(env={...}, home=path)."""
+    started = []
+
+    def start(env=None, home=None, port=None):
+        process = ServerProcess(home or tmp_path / f"home{len(started)}", env=env, port=port)
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def sio(server):
+    """A connected python-socketio client; more with sio.connect_new()."""
+    import socketio
+
+    clients = []
+
+    def connect_new(url=None, headers=None):
+        client = socketio.Client(reconnection=False)
+        client.connect(url or server.url, headers=headers or {}, transports=["websocket"], wait_timeout=20)
+        clients.append(client)
+        return client
+
+    client = connect_new()
+    client.connect_new = connect_new
+    yield client
+    for c in clients:
+        if c.connected:
+            c.disconnect()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (the README's test command does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
