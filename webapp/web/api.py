@@ -1,12 +1,23 @@
-"""The JSON API: /api/predict and /api/models."""
+"""The JSON API: /api/predict and /api/models (list, show, activate, upload, delete)."""
 import base64
 import binascii
+import os
 import re
+import tempfile
+import threading
+import time
+import unicodedata
+from pathlib import PurePosixPath
 
+import numpy as np
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from webapp.core.models import LoadError
+from webapp.core.models import LoadError, check_digit_model, load_file
+from webapp.core.modelstore import TMP_PREFIX, UnknownModel, valid_id
+from webapp.core.networks import DIGIT_NETWORKS
 from webapp.core.preprocess import BadImage
+from webapp.web import limits
 from webapp.web.auth import teacher_required
 from webapp.web.lab import ApiError
 
@@ -63,6 +74,9 @@ def predict_answer(image_bytes, model):
 
 @bp.post("/predict")
 def predict():
+    allowed, wait = limits.predict_limiter().allow(("ip", request.remote_addr))
+    if not allowed:
+        return jsonify(limits.too_many(wait)), 429, {"Retry-After": str(max(1, round(wait)))}
     image_bytes, model = image_from_request()
     return jsonify(predict_answer(image_bytes, model))
 
@@ -87,4 +101,132 @@ def model(model_id):
 @bp.post("/models/<model_id>/activate")
 @teacher_required
 def activate(model_id):
-    return jsonify({"active": lab().activate(model_id)})
+    active = lab().activate(model_id)
+    models_changed(activated=model_id)
+    return jsonify({"active": active})
+
+
+# -- upload and delete (teacher) ------------------------------------------------
+
+UPLOAD_SUFFIXES = (".keras", ".h5")
+_upload_lock = threading.Lock()  # one upload loads at a time: they are big and rare
+
+
+def models_changed(**what):
+    """Tell every open page to refresh its model picker."""
+    current_app.extensions["neuronlab.socketio"].emit("models", what)
+
+
+def base_name(filename):
+    """The last part of a client's file name, whichever slash it used."""
+    return PurePosixPath(filename.replace("\\", "/")).name
+
+
+def sanitised_id(filename, taken):
+    """A store id from an uploaded file's name: lowercase ASCII letters, digits, - and _.
+
+    Unicode is folded to ASCII first (so look-alike dots and slashes vanish);
+    ids that exist already, or that name a network, get a numbered suffix."""
+    stem = base_name(filename)
+    for suffix in UPLOAD_SUFFIXES:
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode().lower()
+    base = re.sub(r"[^a-z0-9_-]+", "-", ascii_stem).strip("-_")[:56] or "uploaded"
+    model_id, n = base, 1
+    while model_id in taken or model_id in DIGIT_NETWORKS or not valid_id(model_id):
+        n += 1
+        model_id = f"{base}-{n}"
+    return model_id
+
+
+def check_runs(model):
+    """One forward pass on a blank digit: the model must give 10 finite numbers."""
+    from webapp.core.networks import shape_inputs
+
+    try:
+        out = np.asarray(model(shape_inputs(model, np.zeros((1, 28, 28), np.float32)), training=False))
+    except Exception as exc:  # any layer may fail on real input
+        raise LoadError(f"the model fails on a 28x28 image: {type(exc).__name__}") from None
+    if out.shape != (1, 10) or not np.all(np.isfinite(out)):
+        raise LoadError("the model does not give 10 finite numbers for a 28x28 image")
+
+
+def load_upload(path):
+    model = load_file(path)
+    check_digit_model(model)
+    check_runs(model)
+    return model
+
+
+@bp.post("/models")
+@teacher_required
+def upload_model():
+    """Upload a .keras or legacy .h5 digit model (form field 'file'; optional 'name')."""
+    settings = lab().settings
+    request.max_content_length = settings.max_upload_bytes
+    if request.mimetype != "multipart/form-data":
+        raise ApiError(415, "send the model as a multipart form with a file field called 'file'")
+    try:
+        upload = request.files.get("file")
+        name = request.form.get("name") or None
+    except RequestEntityTooLarge:
+        raise ApiError(413, f"the model file is too large: the limit is {settings.max_upload_bytes:,} bytes") from None
+    if upload is None or not upload.filename:
+        raise ApiError(400, "no model file: send it in a form field called 'file'")
+    filename = base_name(upload.filename)
+    suffix = next((s for s in UPLOAD_SUFFIXES if filename.lower().endswith(s)), None)
+    if suffix is None:
+        raise ApiError(400, "only .keras files or legacy .h5 files can be uploaded")
+    if name is not None and len(name) > 80:
+        raise ApiError(400, "name must be at most 80 characters")
+
+    uploads = lab().home / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    # A temporary file inside the instance folder; Keras picks the format by its suffix.
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix, dir=uploads)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            upload.save(f)
+        with _upload_lock:
+            model = load_upload(tmp)
+            model_id = sanitised_id(name or filename, {m["id"] for m in lab().models()})
+            meta = {
+                "network": "uploaded",
+                "source": "uploaded",
+                "input": "flat" if tuple(model.input_shape[1:]) == (784,) else "image",
+                "name": (name or filename)[:80],
+                "filename": filename[:120],
+                "parameters": int(model.count_params()),
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            try:
+                lab().store.save(model, meta, model_id)
+            except OSError as exc:
+                raise ApiError(507, f"could not store the model: {exc.strerror or exc}") from None
+    except LoadError as exc:  # name the user's file, not our temporary one
+        raise ApiError(422, str(exc).replace(os.path.basename(tmp), filename)) from None
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+    lab().forget_model(model_id)  # a deleted model of the same id may still be cached
+    models_changed(added=model_id)
+    return jsonify({"model": lab().metadata(model_id)}), 201
+
+
+@bp.delete("/models/<model_id>")
+@teacher_required
+def delete_model(model_id):
+    """Delete a trained or uploaded model; the models that ship with the app stay."""
+    meta = lab().metadata(model_id)  # 404 for anything that isn't a listed model
+    try:
+        lab().store.delete(model_id)
+    except UnknownModel:
+        raise ApiError(409, f"model {model_id!r} ships with the app and cannot be deleted") from None
+    except OSError as exc:
+        raise ApiError(507, f"could not delete the model: {exc.strerror or exc}") from None
+    lab().forget_model(model_id)
+    models_changed(deleted=model_id)
+    return jsonify({"deleted": model_id, "network": meta.get("network"), "active": lab().active()})

@@ -1,24 +1,43 @@
 """Roles: the teacher (holds the token) and viewers (everyone else).
 
 Viewers may draw, predict and watch. Teacher actions (training, models) need
-the token: from the teacher link once (it becomes a cookie), or as
-`Authorization: Bearer`. Requests from this machine itself count as the
-teacher unless NEURONLAB_TRUST_LOCALHOST=0, so a single user on localhost
-needs no token; anyone on the LAN always does.
+the token, presented in one of three ways:
+- the teacher link `/?token=TOKEN`, opened once: it becomes an HttpOnly,
+  SameSite=Strict cookie and the browser is redirected to the clean URL;
+- the header `Authorization: Bearer TOKEN` (scripts, curl);
+- for Socket.IO, the cookie or header on the handshake, or `auth={"token": TOKEN}`.
+Tokens are compared in constant time.
+
+Defaults: requests from this machine itself count as the teacher
+(NEURONLAB_TRUST_LOCALHOST=1), so `python -m webapp` for one person on
+localhost needs no token. Anyone on the LAN always needs it. Two guards keep
+that trust from being borrowed by a web page the teacher happens to visit:
+the Host header must be a loopback name (no DNS rebinding), and state-changing
+requests carrying a foreign Origin are refused outright (no CSRF).
 """
 import hmac
 import ipaddress
 from functools import wraps
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-from flask import current_app, redirect, request
+from flask import current_app, jsonify, redirect, request
 
 from webapp.web.lab import ApiError
 
 COOKIE = "neuronlab_token"
+COOKIE_MAX_AGE = 30 * 24 * 3600
+SOCKET_TOKEN = "neuronlab.socket_token"  # where a Socket.IO `auth` token is kept for the connection
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def init_app(app):
+    @app.before_request
+    def refuse_cross_site_writes():
+        if request.method in SAFE_METHODS or same_origin():
+            return None
+        return jsonify({"error": "cross-site request refused: use this app's own pages"}), 403
+
     @app.before_request
     def accept_teacher_link():
         token = request.args.get("token")
@@ -27,10 +46,14 @@ def init_app(app):
         args = request.args.copy()
         args.pop("token")
         clean = request.path + ("?" + urlencode(list(args.items(multi=True))) if args else "")
-        response = redirect(clean, code=303)
+        response = redirect(clean, code=303)  # the token must not linger in the address bar or history
         if _matches(token):
-            response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=30 * 24 * 3600)
+            response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=COOKIE_MAX_AGE)
         return response
+
+    from webapp.web import sharing
+
+    sharing.init_app(app)
 
 
 def _settings():
@@ -39,27 +62,54 @@ def _settings():
 
 def _matches(token):
     expected = _settings().token or ""
-    return isinstance(token, str) and bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
+    if not isinstance(token, str) or not expected:
+        return False
+    return hmac.compare_digest(token.encode("utf-8", "surrogatepass"), expected.encode())
+
+
+def same_origin():
+    """False only when the browser says the request comes from another site."""
+    if request.headers.get("Sec-Fetch-Site", "") == "cross-site":
+        return False
+    origin = request.headers.get("Origin")
+    if not origin:  # not sent by scripts, curl or same-origin GETs
+        return True
+    allowed = {request.host_url.rstrip("/"), *(o.rstrip("/") for o in _settings().allowed_origins)}
+    return origin.rstrip("/") in allowed
 
 
 def presented_token():
     header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
+    if header[:7].lower() == "bearer ":
         return header[7:].strip()
-    return request.cookies.get(COOKIE)
+    return request.environ.get(SOCKET_TOKEN) or request.cookies.get(COOKIE)
+
+
+def remember_socket_token(auth):
+    """Called by the Socket.IO connect handler: keep an `auth` token for this connection.
+
+    Flask-SocketIO rebuilds `request` from the handshake's environ for every
+    event, so the token lives exactly as long as the connection."""
+    if isinstance(auth, dict) and isinstance(auth.get("token"), str):
+        request.environ[SOCKET_TOKEN] = auth["token"][:512]
 
 
 def is_local_request():
+    """A request from this machine, addressed to a loopback name."""
     try:
-        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+        address = ipaddress.ip_address(request.remote_addr or "")
     except ValueError:
         return False
+    if getattr(address, "ipv4_mapped", None):
+        address = address.ipv4_mapped
+    hostname = urlsplit("//" + request.host).hostname or ""
+    return address.is_loopback and hostname in LOOPBACK_NAMES
 
 
 def is_teacher():
     if _matches(presented_token()):
         return True
-    return _settings().trust_localhost and is_local_request()
+    return _settings().trust_localhost and is_local_request() and same_origin()
 
 
 def role():
@@ -67,7 +117,9 @@ def role():
 
 
 def check_teacher():
-    """Raise a 401 (no token) or 403 (wrong token) ApiError unless the caller is the teacher."""
+    """Raise a 401 (no token) or 403 (wrong token) ApiError unless the caller is the teacher.
+
+    Works in views and in Socket.IO handlers alike."""
     if is_teacher():
         return
     if presented_token():

@@ -1,0 +1,74 @@
+"""A per-client prediction rate: one token bucket per client.
+
+Each client may make `rate` predictions a second on average, in bursts of up
+to `burst`. REST clients are told apart by IP address, Socket.IO clients by
+connection (sid), so one student hammering the server slows only themselves.
+NEURONLAB_PREDICT_RATE=0 turns the limit off.
+"""
+import math
+import threading
+import time
+
+from flask import current_app
+
+MAX_CLIENTS = 10_000  # buckets kept before idle ones are dropped
+
+
+class RateLimiter:
+    def __init__(self, rate, burst=None, clock=time.monotonic):
+        self.rate = float(rate)
+        self.burst = float(burst if burst is not None else max(self.rate, 1.0))
+        self.clock = clock
+        self._buckets = {}  # client -> (tokens, last time)
+        self._lock = threading.Lock()
+
+    def allow(self, client):
+        """(True, 0) and spend one token, or (False, seconds to wait)."""
+        if self.rate <= 0 or not math.isfinite(self.rate):
+            return True, 0.0
+        now = self.clock()
+        with self._lock:
+            tokens, last = self._buckets.get(client, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens >= 1:
+                self._buckets[client] = (tokens - 1, now)
+                allowed, wait = True, 0.0
+            else:
+                self._buckets[client] = (tokens, now)
+                allowed, wait = False, (1 - tokens) / self.rate
+            if len(self._buckets) > MAX_CLIENTS:
+                self._drop_idle(now)
+        return allowed, wait
+
+    def _drop_idle(self, now):
+        """Forget clients whose bucket has filled up again: they lose nothing."""
+        full_after = self.burst / self.rate
+        for client, (_, last) in list(self._buckets.items()):
+            if now - last >= full_after:
+                del self._buckets[client]
+
+    def forget(self, client):
+        with self._lock:
+            self._buckets.pop(client, None)
+
+
+def predict_limiter(app=None):
+    app = app or current_app._get_current_object()
+    limiter = app.extensions.get("neuronlab.predict_limiter")
+    if limiter is None:
+        with _create_lock:
+            limiter = app.extensions.get("neuronlab.predict_limiter")
+            if limiter is None:
+                rate = app.extensions["neuronlab"].settings.predict_rate
+                limiter = app.extensions["neuronlab.predict_limiter"] = RateLimiter(rate)
+    return limiter
+
+
+_create_lock = threading.Lock()
+
+
+def too_many(wait):
+    """The 429 message and how long to wait."""
+    rate = predict_limiter().rate
+    return {"error": f"too many predictions: at most {rate:g} a second per client; try again shortly",
+            "retry_after": round(wait, 3)}
