@@ -23,10 +23,11 @@ class Settings:
     mnist: str | None = None  # MNIST npz path; None: keras.datasets
     token: str | None = None  # teacher token; None: generated at start-up
     trust_localhost: bool = True  # requests from this machine act as the teacher
-    max_request_bytes: int = 5 * 1024 * 1024
+    max_request_bytes: int = 5 * 1024 * 1024  # any request body; also Socket.IO's max_http_buffer_size
+    max_upload_bytes: int = 64 * 1024 * 1024  # an uploaded model file (POST /api/models) only
     max_image_pixels: int = 16_000_000
     max_queued_jobs: int = 5
-    predict_rate: float = 20.0  # predictions per second per client
+    predict_rate: float = 20.0  # predictions per second per client (IP for REST, connection for Socket.IO); 0: off
     allowed_origins: list = field(default_factory=list)  # extra Socket.IO origins
     worker: str = "local"  # where training runs: "local" (a child process per job)
 
@@ -39,6 +40,7 @@ class Settings:
         "token": "NEURONLAB_TOKEN",
         "trust_localhost": "NEURONLAB_TRUST_LOCALHOST",
         "max_request_bytes": "NEURONLAB_MAX_REQUEST_BYTES",
+        "max_upload_bytes": "NEURONLAB_MAX_UPLOAD_BYTES",
         "max_image_pixels": "NEURONLAB_MAX_IMAGE_PIXELS",
         "max_queued_jobs": "NEURONLAB_MAX_QUEUED_JOBS",
         "predict_rate": "NEURONLAB_PREDICT_RATE",

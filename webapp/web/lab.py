@@ -86,7 +86,7 @@ class Lab:
     def activate(self, model_id):
         meta = self.metadata(model_id)
         network = meta.get("network")
-        if network not in DIGIT_NETWORKS:
+        if network not in DIGIT_NETWORKS and meta.get("source") != "uploaded":
             raise ApiError(400, f"model {model_id!r} is not a digit model")
         with self._lock:
             chosen = {k: v for k, v in self.active().items() if v}
