@@ -39,6 +39,8 @@ def main(argv=None):
     train.add_argument("--augment", action="store_true",
                        help="distort half the digits each epoch (slant, squash, brush width) so the "
                        "model also reads digits drawn in a browser")
+    train.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                       help="'cosine' decays the learning rate to 1%% of its start over the run")
     train.add_argument("--data", choices=["mnist", "sample"], default="mnist",
                        help="'sample' trains on the small bundled MNIST slice (for trying things out)")
     train.add_argument("--mnist", dest="train_mnist", metavar="PATH", help="MNIST in Keras npz format")
@@ -77,7 +79,8 @@ def train_command(args):
     from webapp.core.modelstore import ModelStore
     from webapp.core.training import EventStream, SpecError, parse_spec, run_job
 
-    params = {"net": args.net, "seed": args.seed, "augment": args.augment, "data": args.data}
+    params = {"net": args.net, "seed": args.seed, "augment": args.augment, "data": args.data,
+              "lr_schedule": args.lr_schedule}
     for name in ("epochs", "batch_size", "optimizer", "learning_rate", "hidden"):
         if getattr(args, name) is not None:
             params[name] = getattr(args, name)

@@ -52,8 +52,8 @@ def ink_map(image):
     """Ink as floats in [0, 1] (1 = ink), whatever the mode and polarity.
 
     - transparent background: ink is where the strokes are opaque;
-    - otherwise the border tells the background, and ink is what differs from
-      it, so dark-on-light and light-on-dark both work.
+    - otherwise the border tells the background colour, and ink is what
+      differs from it, so dark-on-light and light-on-dark both work.
     """
     if max(image.size) > MAX_WORKING_SIDE:
         image = image.copy()
@@ -66,18 +66,17 @@ def ink_map(image):
             return _normalise(alpha)
         image = image.convert("RGB")
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        grey = np.asarray(image, dtype=np.float32)
-        span = float(grey.max() - grey.min())
-        grey = (grey - grey.min()) / span if span > 0 else np.zeros_like(grey)
+        pixels = np.asarray(image, dtype=np.float32)[..., None]
+        span = float(pixels.max() - pixels.min())
+        pixels = (pixels - pixels.min()) / span if span > 0 else np.zeros_like(pixels)
     else:
-        grey = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    background = float(np.median(border))
-    if background > 0.5:
-        ink = (background - grey) / background
-    else:
-        ink = (grey - background) / (1.0 - background) if background < 1 else grey * 0
-    return _normalise(ink)
+        pixels = np.asarray(image.convert("RGB" if image.mode != "L" else "L"), dtype=np.float32) / 255.0
+        pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    background = np.median(border, axis=0)
+    # Ink is whatever differs from the background colour, dark or light.
+    distance = np.sqrt(((pixels - background) ** 2).mean(axis=2))
+    return _normalise(distance)
 
 
 def _normalise(ink):
