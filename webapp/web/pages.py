@@ -18,6 +18,11 @@ def draw():
     return page("draw.html")
 
 
+@bp.get("/train")
+def train():
+    return page("train.html")
+
+
 @bp.get("/healthz")
 def healthz():
     return {"ok": True}
