@@ -62,6 +62,7 @@ class JobSpec:
     hidden: int
     seed: int = 0
     augment: bool = False
+    lr_schedule: str = "constant"  # or "cosine": decay the rate to 1% over the run
     data: str = "mnist"  # "mnist" (full, via the loader) or "sample" (the bundled slice)
     extra: dict = field(default_factory=dict)
 
@@ -101,6 +102,9 @@ def parse_spec(params, limits=LIMITS):
     augment = params.get("augment", False)
     if not isinstance(augment, bool):
         raise SpecError("augment", "must be true or false")
+    lr_schedule = params.get("lr_schedule", "constant")
+    if lr_schedule not in ("constant", "cosine"):
+        raise SpecError("lr_schedule", "must be 'constant' or 'cosine'")
     return JobSpec(
         net=net,
         epochs=number("epochs", recipe.epochs, int, prefix + "epochs"),
@@ -110,6 +114,7 @@ def parse_spec(params, limits=LIMITS):
         hidden=number("hidden", recipe.hidden, int, prefix + "hidden"),
         seed=number("seed", 0, int),
         augment=augment,
+        lr_schedule=lr_schedule,
         data=data,
     )
 
@@ -147,18 +152,20 @@ def make_progress_callback(emit, should_stop, epochs, batches, batch_size):
             self.epoch_started = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
+            # Raising (rather than setting stop_training) skips the epoch's
+            # validation pass, so a cancel takes effect within one batch.
             if should_stop():
-                self.model.stop_training = True
-                return
-            now = time.perf_counter()
-            if now - self.last_emit < BATCH_EVENT_INTERVAL:
-                return
-            logs = _floats(logs)
-            if not all(math.isfinite(v) for v in logs.values()):
+                raise Cancelled()
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(loss):
                 raise JobFailed(
                     f"the loss became NaN or infinite in epoch {self.epoch}, batch {batch + 1}: "
                     "the learning rate is probably too high"
                 )
+            now = time.perf_counter()
+            if now - self.last_emit < BATCH_EVENT_INTERVAL:
+                return
+            logs = _floats(logs)
             done_batches = (self.epoch - 1) * batches + batch + 1
             elapsed = now - self.started
             rate = (done_batches - self.last_batch_total) * batch_size / max(now - self.last_emit, 1e-9)
@@ -179,14 +186,18 @@ def make_progress_callback(emit, should_stop, epochs, batches, batch_size):
             )
             self.last_emit, self.last_batch_total = now, done_batches
 
+        def on_test_batch_end(self, batch, logs=None):
+            if should_stop():  # cancelled during the validation pass
+                raise Cancelled()
+
         def on_epoch_end(self, epoch, logs=None):
             logs = _floats(logs)
             if not all(math.isfinite(v) for v in logs.values()):
                 raise JobFailed(
                     f"the loss became NaN or infinite in epoch {epoch + 1}: the learning rate is probably too high"
                 )
-            if self.model.stop_training and should_stop():
-                return  # cancelled mid-epoch: these logs cover a partial epoch
+            if should_stop():
+                raise Cancelled()
             emit(
                 "epoch",
                 epoch=epoch + 1,
@@ -293,10 +304,13 @@ def _train_digits(spec, emit, should_stop, store, mnist_path, verbose, model_id)
          train_samples=int(len(mnist.x_train)))
 
     keras.utils.set_random_seed(spec.seed)
-    model = networks.build(spec.net, spec.hidden, spec.optimizer, spec.learning_rate)
+    batches = math.ceil(len(mnist.x_train) / spec.batch_size)
+    learning_rate = spec.learning_rate
+    if spec.lr_schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, spec.epochs * batches, alpha=0.01)
+    model = networks.build(spec.net, spec.hidden, spec.optimizer, learning_rate)
     x_train = networks.shape_inputs(model, mnist.x_train)
     x_test = networks.shape_inputs(model, mnist.x_test)
-    batches = math.ceil(len(x_train) / spec.batch_size)
     progress = make_progress_callback(emit, should_stop, spec.epochs, batches, spec.batch_size)
 
     started = time.perf_counter()

@@ -1,0 +1,148 @@
+"""Where training runs: a worker takes a job spec and hands back ordered events.
+
+The whole boundary between the web layer and a worker is:
+
+    worker.submit(job_id, spec, start_seq)   start a job (one at a time)
+    worker.cancel(job_id)                    ask it to stop after the current batch
+    manager.publish(event)                   each event, in seq order
+    manager.worker_finished(job_id, reason)  the job's process is gone (reason: why, or None)
+
+`LocalWorker` runs each job in a child process on this machine. A remote
+worker would keep the same shape: `submit` would send the spec to, say, a
+Celery task on a GPU host; the task would call `webapp.core.training.run_job`
+with an `EventStream` whose sink puts each event on a message queue (Redis,
+RabbitMQ); and a consumer in the web process would pass them to
+`manager.publish`, which stores, de-duplicates (by seq) and relays them to the
+Socket.IO rooms. `cancel` would set a flag the task's `should_stop` reads
+(a Redis key, a revoke). Nothing in the web layer would change.
+"""
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+
+NICENESS = 10  # training yields the CPU to the web process, so predictions stay fast
+CANCEL_GRACE_S = 20  # after a cancel, a job that has not stopped by then is terminated
+POLL_S = 0.5
+
+
+def describe_exit(exitcode):
+    """A readable reason for a child process that ended without a `done` event."""
+    if exitcode is None:
+        return "the training process did not stop"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = ": it probably ran out of memory" if -exitcode == signal.SIGKILL else ""
+        return f"the training process was killed by {name}{hint}"
+    return f"the training process exited with code {exitcode} before finishing"
+
+
+class LocalWorker:
+    """One child process per job, started with spawn (never fork: the web
+    process has TensorFlow's threads running, which fork does not copy)."""
+
+    def __init__(self, settings, manager):
+        self.settings = settings
+        self.manager = manager
+        self._context = multiprocessing.get_context("spawn")
+        self._jobs = {}  # job id -> (process, stop event)
+        self._lock = threading.Lock()
+
+    def submit(self, job_id, spec, start_seq=0):
+        events = self._context.Queue()
+        stop = self._context.Event()
+        process = self._context.Process(
+            target=child_main,
+            args=(job_id, spec.to_dict(), start_seq, events, stop, self.settings, os.getpid()),
+            name=f"neuronlab-job-{job_id}",
+            daemon=True,
+        )
+        process.start()
+        with self._lock:
+            self._jobs[job_id] = (process, stop)
+        threading.Thread(target=self._relay, args=(job_id, process, events), name=f"relay-{job_id}",
+                         daemon=True).start()
+
+    def cancel(self, job_id):
+        with self._lock:
+            running = self._jobs.get(job_id)
+        if not running:
+            return False
+        process, stop = running
+        stop.set()
+        timer = threading.Timer(CANCEL_GRACE_S, self._terminate, args=(process,))
+        timer.daemon = True
+        timer.start()
+        return True
+
+    @staticmethod
+    def _terminate(process):
+        if process.is_alive():
+            process.terminate()
+
+    def _relay(self, job_id, process, events):
+        """Pass the child's events on in order until it has exited."""
+        while True:
+            try:
+                event = events.get(timeout=POLL_S)
+            except queue.Empty:
+                if process.is_alive():
+                    continue
+                break  # exited and nothing left to read
+            except (EOFError, OSError):
+                break
+            self.manager.publish(event)
+        process.join(CANCEL_GRACE_S)
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+        with self._lock:
+            self._jobs.pop(job_id, None)
+        reason = None if process.exitcode == 0 else describe_exit(process.exitcode)
+        self.manager.worker_finished(job_id, reason)
+
+    def close(self):
+        with self._lock:
+            running = list(self._jobs.values())
+        for process, stop in running:
+            stop.set()
+            process.terminate()
+
+
+def child_main(job_id, spec_dict, start_seq, events, stop, settings, parent_pid):
+    """The child process: train one job and put its events on `events`."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        os.nice(NICENESS)
+    except OSError:
+        pass
+    _exit_with_parent(parent_pid)
+
+    from webapp.core.modelstore import ModelStore
+    from webapp.core.training import EventStream, JobSpec, run_job
+
+    class JobModelStore(ModelStore):
+        def remove_leftovers(self):
+            pass  # the web process owns that clean-up; here it could delete an upload in progress
+
+    store = JobModelStore(settings.home / "models", shipped=[settings.models])
+    emit = EventStream(job_id, events.put, start_seq=start_seq)
+    run_job(JobSpec(**spec_dict), emit, stop.is_set, store, mnist_path=settings.mnist)
+    events.close()
+    events.join_thread()  # every event is in the pipe before the process ends
+
+
+def _exit_with_parent(parent_pid):
+    """If the web process dies, nobody reads our events: stop at once."""
+
+    def watch():
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            threading.Event().wait(1.0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
