@@ -1,0 +1,178 @@
+"""Roles on a server that trusts nobody's address (as on a classroom LAN), the
+teacher link, the Socket.IO handshake, and the guards on localhost trust."""
+import pytest
+import requests
+import socketio
+
+from conftest import TOKEN, ServerProcess
+
+TEACHER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def lan_server(tmp_path_factory):
+    """Localhost is not trusted here: every client is a LAN client."""
+    process = ServerProcess(tmp_path_factory.mktemp("lan"), env={"NEURONLAB_TRUST_LOCALHOST": "0"}).start()
+    yield process
+    process.stop()
+
+
+def connect(url, **kwargs):
+    client = socketio.Client(reconnection=False)
+    client.connect(url, transports=["websocket"], wait_timeout=20, **kwargs)
+    return client
+
+
+def whoami(url, **kwargs):
+    client = connect(url, **kwargs)
+    try:
+        return client.call("whoami", {}, timeout=10)["role"]
+    finally:
+        client.disconnect()
+
+
+# -- the teacher link --------------------------------------------------------------
+
+def test_teacher_link_sets_a_strict_httponly_cookie_and_redirects_to_a_clean_url(lan_server):
+    response = requests.get(f"{lan_server.url}/share?token={TOKEN}&x=1", allow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/share?x=1"
+    cookie = response.headers["Set-Cookie"]
+    assert f"neuronlab_token={TOKEN}" in cookie
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+
+    session = requests.Session()
+    page = session.get(f"{lan_server.url}/?token={TOKEN}")
+    assert page.url == f"{lan_server.url}/"  # the token is gone from the address bar
+    assert 'data-role="teacher"' in page.text
+    assert 'data-role="viewer"' in requests.get(lan_server.url + "/").text
+
+
+def test_a_wrong_teacher_link_sets_no_cookie(lan_server):
+    response = requests.get(f"{lan_server.url}/?token=guess", allow_redirects=False)
+    assert response.status_code == 303 and "Set-Cookie" not in response.headers
+    assert response.headers["Location"] == "/"
+
+
+# -- teacher-only actions -------------------------------------------------------------
+
+TEACHER_ACTIONS = [
+    ("POST", "/api/jobs", {"json": {"net": "mlp", "epochs": 1, "data": "sample"}}),
+    ("DELETE", "/api/jobs/abc123", {}),
+    ("POST", "/api/models/mlp/activate", {}),
+    ("POST", "/api/models", {"files": {"file": ("m.keras", b"x")}}),
+    ("DELETE", "/api/models/mlp", {}),
+]
+
+
+def teacher_actions(server):
+    """Every teacher-only route this build has (the XOR lab adds its own)."""
+    actions = list(TEACHER_ACTIONS)
+    xor = requests.get(server.url + "/api/xor/teacher-actions")
+    if xor.ok:  # the XOR lab lists its accelerator-taking routes
+        actions += [(a["method"], a["path"], {"json": a.get("body", {})}) for a in xor.json()["actions"]]
+    return actions
+
+
+def test_viewers_get_401_and_wrong_tokens_403_for_every_teacher_action(lan_server):
+    for method, path, kwargs in teacher_actions(lan_server):
+        anonymous = requests.request(method, lan_server.url + path, **kwargs)
+        assert anonymous.status_code == 401, (method, path, anonymous.text)
+        assert "teacher" in anonymous.json()["error"]
+        wrong = requests.request(method, lan_server.url + path, headers={"Authorization": "Bearer nope"}, **kwargs)
+        assert wrong.status_code == 403, (method, path, wrong.text)
+        assert "wrong" in wrong.json()["error"]
+
+
+def test_the_token_as_bearer_or_cookie_passes_the_role_check(lan_server):
+    for headers, cookies in ((TEACHER, None), (None, {"neuronlab_token": TOKEN})):
+        response = requests.post(lan_server.url + "/api/models/nosuchmodel/activate", headers=headers, cookies=cookies)
+        assert response.status_code == 404, response.text  # past the role check, to the model lookup
+        job = requests.delete(lan_server.url + "/api/jobs/nosuchjob", headers=headers, cookies=cookies)
+        assert job.status_code == 404, job.text
+
+
+def test_viewers_may_still_read_and_predict(lan_server):
+    assert requests.get(lan_server.url + "/api/models").status_code == 200
+    assert requests.get(lan_server.url + "/api/jobs").status_code == 200
+    answer = requests.post(lan_server.url + "/api/predict", json={"image": "aGVsbG8="})
+    assert answer.status_code == 400  # judged on its content, not refused for the role
+
+
+# -- Socket.IO ---------------------------------------------------------------------------
+
+def test_socket_role_comes_from_auth_cookie_or_header(lan_server):
+    assert whoami(lan_server.url) == "viewer"
+    assert whoami(lan_server.url, auth={"token": "wrong"}) == "viewer"
+    assert whoami(lan_server.url, auth={"token": TOKEN}) == "teacher"
+    assert whoami(lan_server.url, headers={"Cookie": f"neuronlab_token={TOKEN}"}) == "teacher"
+    assert whoami(lan_server.url, headers=TEACHER) == "teacher"
+
+
+def test_socket_io_refuses_a_foreign_origin(lan_server):
+    def connect_from(origin):  # long-polling: the only Origin header is ours
+        client = socketio.Client(reconnection=False)
+        client.connect(lan_server.url, headers={"Origin": origin}, transports=["polling"], wait_timeout=20)
+        return client
+
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        connect_from("http://evil.example")
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        connect_from(f"http://127.0.0.1:{lan_server.port + 1}")
+    same = connect_from(lan_server.url)
+    assert same.connected
+    same.disconnect()
+
+
+# -- trusting localhost (the default) ---------------------------------------------------------
+
+def test_localhost_is_the_teacher_by_default(server):
+    assert 'data-role="teacher"' in requests.get(server.url + "/").text
+    assert whoami(server.url) == "teacher"
+    response = requests.post(server.url + "/api/models/nosuchmodel/activate")
+    assert response.status_code == 404  # allowed through to the lookup
+
+
+def test_a_web_page_on_another_site_cannot_borrow_localhost_trust(server):
+    """CSRF: the browser adds the foreign Origin; the write is refused before any view runs."""
+    response = requests.post(server.url + "/api/models/nosuchmodel/activate", headers={"Origin": "http://evil.example"})
+    assert response.status_code == 403 and "cross-site" in response.json()["error"]
+    fetch_metadata = requests.delete(server.url + "/api/models/x", headers={"Sec-Fetch-Site": "cross-site"})
+    assert fetch_metadata.status_code == 403
+
+
+def test_dns_rebinding_gets_no_localhost_trust(server):
+    """A page on evil.example resolved to 127.0.0.1 sends Host: evil.example."""
+    response = requests.post(server.url + "/api/models/nosuchmodel/activate", headers={"Host": "evil.example"})
+    assert response.status_code == 401
+
+
+# -- sharing ---------------------------------------------------------------------------------------
+
+def test_share_lines_print_viewer_links_teacher_links_and_a_qr_of_the_viewer_link():
+    from webapp.config import Settings
+    from webapp.web.sharing import share_lines, terminal_qr
+
+    settings = Settings(token="s3cret", trust_localhost=False)
+    lines = share_lines(settings, "http://localhost:5000/", ["http://10.0.0.5:5000/", "http://192.168.1.9:5000/"])
+    text = "\n".join(lines)
+    assert "  http://10.0.0.5:5000/\n" in text and "  http://192.168.1.9:5000/\n" in text
+    assert "http://10.0.0.5:5000/?token=s3cret" in text and "http://localhost:5000/?token=s3cret" in text
+    qr = terminal_qr("http://10.0.0.5:5000/")
+    assert "\n".join(qr) in text  # the QR code of the first viewer link...
+    assert "\n".join(terminal_qr("http://10.0.0.5:5000/?token=s3cret")) not in text  # ...never of a teacher link
+    assert len(qr) > 10
+
+
+def test_the_share_page_shows_the_viewer_link_and_its_qr_code(lan_server):
+    info = requests.get(lan_server.url + "/api/share").json()
+    assert info["viewer_link"] == lan_server.url + "/" and TOKEN not in str(info)
+    page = requests.get(lan_server.url + "/share").text
+    assert info["viewer_link"] in page and "/share.svg" in page
+    svg = requests.get(lan_server.url + "/share.svg")
+    assert svg.headers["Content-Type"].startswith("image/svg+xml") and b"<svg" in svg.content
+
+
+def test_the_server_log_prints_the_teacher_link(lan_server):
+    log = lan_server.log.read_text()
+    assert f"http://localhost:{lan_server.port}/?token={TOKEN}" in log
