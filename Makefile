@@ -1,0 +1,33 @@
+# Two commands do all the set-up:
+#   make run    create .venv, install the app, start it on http://localhost:5000
+#   make test   create .venv, install the app and test tools (and Chromium), run the whole suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test setup setup-dev chromium
+
+run: setup
+	$(PY) -m webapp
+
+test: setup-dev chromium
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+setup: $(VENV)/.app-installed
+setup-dev: $(VENV)/.dev-installed
+
+$(VENV)/.app-installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# Browser tests use Debian's Chromium (Playwright cannot download its own here).
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
