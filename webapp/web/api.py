@@ -152,6 +152,21 @@ def check_runs(model):
         raise LoadError("the model does not give 10 finite numbers for a 28x28 image")
 
 
+FILE_SIGNATURES = {b"PK\x03\x04": ".keras", b"\x89HDF\r\n\x1a\n": ".h5"}  # a zip, an HDF5 file
+
+
+def with_format_suffix(path, filename):
+    """Rename the saved upload to the suffix its contents call for: Keras picks
+    the loader by suffix, and a renamed .h5 is still the tutorial's model."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    suffix = next((s for magic, s in FILE_SIGNATURES.items() if head.startswith(magic)), None)
+    if suffix is None:
+        raise LoadError(f"{filename} is neither a .keras file (a zip) nor an .h5 file (HDF5)")
+    os.replace(path, path + suffix)
+    return path + suffix
+
+
 def load_upload(path):
     model = load_file(path)
     check_digit_model(model)
@@ -183,11 +198,11 @@ def upload_model():
 
     uploads = lab().home / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
-    # A temporary file inside the instance folder; Keras picks the format by its suffix.
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix, dir=uploads)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=uploads)  # inside the instance folder
     try:
         with os.fdopen(fd, "wb") as f:
             upload.save(f)
+        tmp = with_format_suffix(tmp, filename)
         with _upload_lock:
             model = load_upload(tmp)
             model_id = sanitised_id(name or filename, {m["id"] for m in lab().models()})
@@ -204,8 +219,9 @@ def upload_model():
                 lab().store.save(model, meta, model_id)
             except OSError as exc:
                 raise ApiError(507, f"could not store the model: {exc.strerror or exc}") from None
-    except LoadError as exc:  # name the user's file, not our temporary one
-        raise ApiError(422, str(exc).replace(os.path.basename(tmp), filename)) from None
+    except LoadError as exc:  # name the user's file, never our paths
+        text = str(exc).replace(tmp, filename).replace(os.path.basename(tmp), filename)
+        raise ApiError(422, text.replace(str(uploads), "")) from None
     finally:
         try:
             os.unlink(tmp)
