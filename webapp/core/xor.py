@@ -330,8 +330,8 @@ def keras_model(weights, learning_rate=0.1):
 # -- the training job ------------------------------------------------------------
 
 def event_intervals(epochs):
-    """Epoch events about 200 times a run; weights and the boundary about 50 times."""
-    return max(1, epochs // 200), max(1, epochs // 50)
+    """Epoch events about 200 times a run; weights and the boundary about 40 times."""
+    return max(1, epochs // 200), max(1, epochs // 40)
 
 
 def run_job(spec, emit, should_stop, store, model_id=None):
@@ -343,7 +343,7 @@ def run_job(spec, emit, should_stop, store, model_id=None):
 
     if spec.optimizer != "sgd" or spec.batch_size != 1:
         raise JobFailed("the XOR lab trains the tutorial's recipe: optimizer sgd with batch size 1")
-    emit("state", state="running", device=DEVICE, hidden=spec.hidden, seed=spec.seed)
+    emit("state", state="running", device=DEVICE, data="the four XOR cases", hidden=spec.hidden, seed=spec.seed)
     loss_every, snapshot_every = event_intervals(spec.epochs)
     compute = {"seconds": 0.0, "since": time.perf_counter()}
 
@@ -361,7 +361,7 @@ def run_job(spec, emit, should_stop, store, model_id=None):
             weights = unstack(batch, 0, spec.hidden)
             fields["weights"] = {k: np.round(v, 4).tolist() for k, v in weights_json(weights).items()}
             fields["outputs"] = [round(float(o), 4) for o in forward(weights, XOR_INPUTS)]
-            fields["boundary"] = np.round(decision_boundary(weights), 3).tolist()
+            fields["boundary"] = np.round(decision_boundary(weights), 2).tolist()
         emit("epoch", **fields)
         compute["since"] = time.perf_counter()
 
@@ -425,28 +425,36 @@ def study(sizes=(2, 4, 6), seeds=100, epochs=1000, learning_rate=0.1, first_seed
           should_stop=None):
     """Train every hidden size in `sizes` with seeds first_seed .. first_seed+seeds-1.
 
-    One batch per size, so results arrive size by size. progress(event) gets
-    {"size", "epoch", "epochs"} every 100 epochs and {"size", "result"} per size.
+    All runs train as one batch (smaller nets padded with zero units).
+    progress(event) gets {"epoch", "epochs", "solved": {size: runs solved so far}}
+    ten times along the way, then {"size", "result"} for each size.
     Returns {"results": {size: {...}}, "seconds", "seeds", "epochs", ...}."""
     started = time.perf_counter()
-    results = {}
+    sizes = list(dict.fromkeys(sizes))
+    seed_list = range(first_seed, first_seed + seeds)
+    runs = [initial_run(size, seed, epochs) for size in sizes for seed in seed_list]
+    batch, orders = stack_runs(runs, max(sizes))
+    size_of_run = np.repeat(sizes, seeds)
     report_every = max(1, epochs // 10)
 
-    for size in sizes:
-        batch, orders = stack_runs([initial_run(size, seed, epochs) for seed in range(first_seed, first_seed + seeds)],
-                                   size)
-
-        def on_epoch(epoch, _losses, _accuracies, size=size):
-            if should_stop is not None and should_stop():
-                from webapp.core.training import Cancelled
-
-                raise Cancelled()
-            if progress is not None and epoch % report_every == 0:
-                progress({"size": size, "epoch": epoch, "epochs": epochs})
-
-        losses = train(batch, orders, learning_rate, on_epoch=on_epoch)
+    def solved_per_size():
         wins = solved(batch_outputs(batch))
-        successes = int(wins.sum())
+        return wins, {size: int(wins[size_of_run == size].sum()) for size in sizes}
+
+    def on_epoch(epoch, _losses, _accuracies):
+        if should_stop is not None and should_stop():
+            from webapp.core.training import Cancelled
+
+            raise Cancelled()
+        if progress is not None and epoch % report_every == 0 and epoch != epochs:
+            progress({"epoch": epoch, "epochs": epochs, "solved": solved_per_size()[1]})
+
+    losses = train(batch, orders, learning_rate, on_epoch=on_epoch)
+    wins, _ = solved_per_size()
+    results = {}
+    for size in sizes:
+        mine = size_of_run == size
+        successes = int(wins[mine].sum())
         low, high = wilson_interval(successes, seeds)
         results[size] = {
             "hidden": size,
@@ -455,8 +463,8 @@ def study(sizes=(2, 4, 6), seeds=100, epochs=1000, learning_rate=0.1, first_seed
             "success_rate": successes / seeds,
             "ci95": [round(low, 4), round(high, 4)],
             "tutorial": TUTORIAL_SUCCESS.get(size),
-            "successful_seeds": [first_seed + int(i) for i in np.flatnonzero(wins)],
-            "median_final_loss": float(np.median(losses[:, -1])),
+            "successful_seeds": [first_seed + int(i) for i in np.flatnonzero(wins[mine])],
+            "median_final_loss": float(np.median(losses[mine, -1])),
         }
         if progress is not None:
             progress({"size": size, "result": results[size]})

@@ -23,6 +23,11 @@ def train():
     return page("train.html")
 
 
+@bp.get("/xor")
+def xor():
+    return page("xor.html")
+
+
 @bp.get("/healthz")
 def healthz():
     return {"ok": True}

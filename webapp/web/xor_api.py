@@ -1,0 +1,252 @@
+"""The XOR lab's JSON API and its Socket.IO study progress.
+
+- GET/POST /api/xor/breakdown: the forward pass of an XOR model, written out.
+- GET /api/xor/models: the XOR models there are (shipped and trained).
+- POST /api/xor/study (teacher): start the convergence study; progress goes to
+  every client as `xor_study` events ({"id", "type": "progress" | "result" | "done", ...}).
+- GET /api/xor/study[/<id>]: the latest (or a given) study, finished or not.
+
+Training an XOR net goes through the ordinary jobs API (POST /api/jobs with
+{"net": "xor"}), so its events are stored and relayed like any other job's.
+"""
+import logging
+import math
+import threading
+import time
+import uuid
+
+import numpy as np
+from flask import Blueprint, current_app, jsonify, request
+
+from webapp.core import xor
+from webapp.core.models import LoadError, load_file
+from webapp.core.modelstore import UnknownModel, valid_id
+from webapp.web.auth import teacher_required
+from webapp.web.lab import ApiError
+
+log = logging.getLogger(__name__)
+bp = Blueprint("xor_api", __name__, url_prefix="/api/xor")
+MAX_INPUT = 1e6  # inputs beyond this tell nothing more and make unreadable arithmetic
+DEFAULT_INPUT = [0.0, 1.0]  # the tutorial's example
+STUDY_LIMITS = {"seeds": (1, 1000), "epochs": (1, 10000), "size": (1, 16), "sizes": 8}
+
+
+class XorModels:
+    """Loaded XOR models by id, reloaded when their file changes. Keras's
+    TensorFlow backend is not thread-safe, so calls into a model take the lock."""
+
+    def __init__(self, store):
+        self.store = store
+        self.lock = threading.Lock()
+        self._cache = {}  # id -> (file modification time, model, weights), or (time, None, why it is not one)
+
+    def default_id(self):
+        xor_models = [m for m in self.store.list() if m.get("network") == "xor"]
+        if not xor_models:
+            raise ApiError(404, "there is no XOR model yet: train one on the XOR page or with "
+                           "`python -m webapp train xor`")
+        shipped = [m for m in xor_models if m["id"] == "xor"]
+        return (shipped or sorted(xor_models, key=lambda m: m.get("date", ""), reverse=True))[0]["id"]
+
+    def get(self, model_id):
+        if model_id in (None, ""):
+            model_id = self.default_id()
+        if not isinstance(model_id, str):
+            raise ApiError(400, "model must be a string (a model id)", field="model")
+        try:
+            path = self.store.path(model_id) if valid_id(model_id) else None
+        except UnknownModel:
+            path = None
+        if path is None:
+            raise ApiError(404, f"no model called {model_id[:80]!r}", field="model")
+        stamp = path.stat().st_mtime_ns
+        with self.lock:
+            cached = self._cache.get(model_id)
+            if not cached or cached[0] != stamp:
+                try:
+                    model = load_file(path)
+                    cached = (stamp, model, xor.weights_of(model))
+                except (LoadError, xor.NotXorModel) as exc:
+                    cached = (stamp, None, str(exc))  # remembered: a big digit model is not reloaded each time
+                self._cache[model_id] = cached
+        if cached[1] is None:
+            raise ApiError(400, f"model {model_id!r} cannot be opened up as an XOR net: {cached[2]}", field="model")
+        return model_id, cached[1], cached[2]
+
+    def keras_output(self, model, inputs):
+        with self.lock:
+            return np.asarray(model(np.asarray(inputs, np.float32), training=False), np.float64)[:, 0]
+
+
+def parse_input(value, field="input"):
+    """[a, b] -> [[a, b]]; "all" -> the four XOR cases; anything else is a 400."""
+    if value is None:
+        return [DEFAULT_INPUT]
+    if value == "all":
+        return xor.XOR_INPUTS.astype(float).tolist()
+    if (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                    and abs(v) <= MAX_INPUT for v in value)):
+        return [[float(v) for v in value]]
+    example = "x=0,1" if field == "x" else "[0, 1]"
+    raise ApiError(400, f'{field} must be two numbers like {example} (each at most {MAX_INPUT:g} in size), or "all"',
+                   field=field)
+
+
+def parse_query_input(text):
+    if text is None or text == "":
+        return None
+    if text.strip() == "all":
+        return "all"
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise ApiError(400, 'x must be two numbers like x=0,1, or x=all', field="x") from None
+
+
+def breakdown_answer(models, model_name, inputs):
+    model_id, model, weights = models.get(model_name)
+    answer = xor.breakdown(weights, inputs)
+    keras_output = models.keras_output(model, inputs)
+    meta = models.store.metadata(model_id)
+    return {
+        "model": model_id,
+        "model_info": {k: meta.get(k) for k in ("hidden", "seed", "epochs", "success", "source", "date")},
+        **answer,
+        "keras_output": keras_output.tolist(),
+        "max_difference": float(np.max(np.abs(keras_output - np.asarray(answer["output"])))),
+        "predictions": xor.predictions(weights),
+    }
+
+
+# -- the convergence study --------------------------------------------------------
+
+class Studies:
+    """Runs one study at a time in a thread and keeps the recent ones in memory."""
+
+    def __init__(self, socketio):
+        self.socketio = socketio
+        self.lock = threading.Lock()
+        self.studies = {}  # id -> state
+        self.latest = None
+
+    def start(self, sizes, seeds, epochs):
+        with self.lock:
+            if self.latest and self.studies[self.latest]["state"] == "running":
+                raise ApiError(409, "a study is already running: wait for it to finish", study=self.latest)
+            study_id = uuid.uuid4().hex[:10]
+            state = {"id": study_id, "state": "running", "sizes": sizes, "seeds": seeds, "epochs": epochs,
+                     "results": {}, "progress": 0.0, "started": time.time()}
+            self.studies = {k: v for k, v in self.studies.items() if k == self.latest}  # keep two at most
+            self.studies[study_id] = state
+            self.latest = study_id
+        threading.Thread(target=self._run, args=(state,), name=f"xor-study-{study_id}", daemon=True).start()
+        return state
+
+    def _send(self, state, type_, **fields):
+        self.socketio.emit("xor_study", {"id": state["id"], "type": type_, **fields})
+
+    def _run(self, state):
+        epochs = state["epochs"]
+
+        def progress(event):
+            if "result" in event:
+                state["results"][str(event["size"])] = event["result"]
+                self._send(state, "result", size=event["size"], result=event["result"], progress=1.0)
+            else:  # every size trains at once: how many runs of each have solved XOR so far
+                state["progress"] = event["epoch"] / epochs
+                self._send(state, "progress", epoch=event["epoch"], epochs=epochs, solved=event["solved"],
+                           seeds=state["seeds"], progress=state["progress"])
+
+        try:
+            report = xor.study(state["sizes"], state["seeds"], epochs, progress=progress)
+            state.update(state="done", seconds=report["seconds"], progress=1.0)
+        except Exception as exc:  # a bug: report it, keep the server going
+            log.exception("xor study failed")
+            state.update(state="failed", error=f"{type(exc).__name__}: {exc}")
+        self._send(state, "done", state=state["state"], results=state["results"], seconds=state.get("seconds"),
+                   seeds=state["seeds"], epochs=state["epochs"],
+                   error=state.get("error"))
+
+    def get(self, study_id=None):
+        study_id = study_id or self.latest
+        if study_id is None:
+            raise ApiError(404, "no study has run yet")
+        state = self.studies.get(study_id)
+        if state is None:
+            raise ApiError(404, f"no study called {str(study_id)[:40]!r}")
+        return state
+
+
+def whole_number(params, name, default, low, high):
+    value = params.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) \
+            or not low <= value <= high:
+        raise ApiError(400, f"{name} must be a whole number from {low} to {high}", field=name)
+    return int(value)
+
+
+def parse_study(params):
+    if not isinstance(params, dict):
+        raise ApiError(400, 'the body must be a JSON object like {"sizes": [2, 4, 6], "seeds": 100}', field="body")
+    seeds = whole_number(params, "seeds", 100, *STUDY_LIMITS["seeds"])
+    epochs = whole_number(params, "epochs", 1000, *STUDY_LIMITS["epochs"])
+    sizes = params.get("sizes", [2, 4, 6])
+    low, high = STUDY_LIMITS["size"]
+    if (not isinstance(sizes, list) or not 1 <= len(sizes) <= STUDY_LIMITS["sizes"]
+            or not all(isinstance(s, int) and not isinstance(s, bool) and low <= s <= high for s in sizes)):
+        raise ApiError(400, f"sizes must be a list of 1 to {STUDY_LIMITS['sizes']} hidden sizes, "
+                       f"each a whole number from {low} to {high}", field="sizes")
+    return sorted(set(sizes)), seeds, epochs
+
+
+# -- views -------------------------------------------------------------------------
+
+def xor_lab():
+    return current_app.extensions["neuronlab.xor"]
+
+
+@bp.get("/breakdown")
+def breakdown_get():
+    inputs = parse_input(parse_query_input(request.args.get("x")), field="x")
+    return jsonify(breakdown_answer(xor_lab()["models"], request.args.get("model"), inputs))
+
+
+@bp.post("/breakdown")
+def breakdown_post():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, 'the body must be a JSON object like {"input": [0, 1], "model": "xor"}', field="body")
+    return jsonify(breakdown_answer(xor_lab()["models"], body.get("model"), parse_input(body.get("input"))))
+
+
+@bp.get("/models")
+def models():
+    store = xor_lab()["models"].store
+    found = [m for m in store.list() if m.get("network") == "xor"]
+    found.sort(key=lambda m: m.get("date", ""), reverse=True)  # newest first...
+    found.sort(key=lambda m: m["id"] != "xor")  # ...after the shipped default
+    keys = ("id", "hidden", "seed", "epochs", "success", "final_loss", "source", "date", "seconds")
+    return jsonify({"models": [{k: m.get(k) for k in keys} for m in found]})
+
+
+@bp.post("/study")
+@teacher_required
+def study_start():
+    sizes, seeds, epochs = parse_study(request.get_json(silent=True))
+    return jsonify(public_study(xor_lab()["studies"].start(sizes, seeds, epochs))), 202
+
+
+@bp.get("/study")
+@bp.get("/study/<study_id>")
+def study_get(study_id=None):
+    return jsonify(public_study(xor_lab()["studies"].get(study_id)))
+
+
+def public_study(state):
+    return {**state, "tutorial": {str(k): v for k, v in xor.TUTORIAL_SUCCESS.items()}}
+
+
+def init_app(app, socketio, lab):
+    app.extensions["neuronlab.xor"] = {"models": XorModels(lab.store), "studies": Studies(socketio)}
+    app.register_blueprint(bp)
