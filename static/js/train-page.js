@@ -136,6 +136,7 @@
       $("sample-note").hidden = event.data !== "sample";
       if (event.params) $("job-title").textContent = `Job ${event.job}: ${describeParams(event.params)}`;
     } else if (event.type === "batch") {
+      current.sawBatches = true;
       const x = event.epoch - 1 + event.batch / event.batches;
       lossChart.add(0, x, event.loss);
       accuracyChart.add(0, x, event.accuracy);
@@ -151,7 +152,8 @@
       accuracyChart.add(1, event.epoch, logs.accuracy);
       accuracyChart.add(2, event.epoch, logs.val_accuracy);
       $("progress-epoch").textContent = `Epoch ${event.epoch} of ${event.epochs} done`;
-      $("progress").value = 1;
+      // XOR streams epochs only (a batch is one example): the bar then tracks the whole run.
+      $("progress").value = current.sawBatches ? 1 : event.epoch / event.epochs;
     } else if (event.type === "done") {
       setState(event.state);
       if (event.error) showJobError(event.error);
@@ -185,6 +187,11 @@
     $("use-model").disabled = !isTeacher;
     $("use-note").textContent = !digitModel ? "" : isTeacher
       ? "Makes the Draw page predict with this model." : "Only the teacher can choose the model the Draw page uses.";
+    if (result.predictions) { // XOR: the four inputs and what the net answers
+      facts.push(result.success ? "XOR solved" : "XOR not solved: try another seed or more hidden neurons");
+      $("result-facts").textContent = facts.join(", ") + ". " + result.predictions.map(
+        (p) => `${p.input.join(" xor ")} → ${p.output.toFixed(3)}`).join("; ");
+    }
     if (result.confusion) renderConfusionMatrix($("confusion"), result.confusion);
     else $("confusion").replaceChildren();
     const gallery = result.misclassified || [];

@@ -13,6 +13,8 @@ Events are dicts: {"job", "seq", "type", ...}, with seq counting 1, 2, 3, ...
 import base64
 import io
 import math
+import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -345,3 +347,43 @@ def _train_digits(spec, emit, should_stop, store, mnist_path, verbose, model_id)
     return {**report, "model": saved_id, "seconds": round(seconds, 1), "device": device,
             "data": mnist.source, "parameters": meta["parameters"]}
 
+
+# -- in a worker's child process -------------------------------------------------
+
+NICENESS = 10  # training yields the CPU to the web process, so predictions stay fast
+
+
+def child_main(job_id, spec_dict, start_seq, events, stop, settings, parent_pid):
+    """The entry point of a worker's child process (webapp.web.worker.LocalWorker):
+    train one job at low CPU priority and put its events on the queue `events`;
+    `stop` is the cancel flag."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        os.nice(NICENESS)
+    except OSError:
+        pass
+    exit_with_parent(parent_pid)
+
+    from webapp.core.modelstore import ModelStore
+
+    class JobModelStore(ModelStore):
+        def remove_leftovers(self):
+            pass  # the web process owns that clean-up; here it could delete an upload in progress
+
+    store = JobModelStore(settings.home / "models", shipped=[settings.models])
+    emit = EventStream(job_id, events.put, start_seq=start_seq)
+    run_job(JobSpec(**spec_dict), emit, stop.is_set, store, mnist_path=settings.mnist)
+    events.close()
+    events.join_thread()  # every event is in the pipe before the process ends
+
+
+def exit_with_parent(parent_pid):
+    """If the web process dies, nobody reads our events: stop at once."""
+
+    def watch():
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            threading.Event().wait(1.0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

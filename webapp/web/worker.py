@@ -22,7 +22,8 @@ import queue
 import signal
 import threading
 
-NICENESS = 10  # training yields the CPU to the web process, so predictions stay fast
+from webapp.core.training import child_main
+
 CANCEL_GRACE_S = 20  # after a cancel, a job that has not stopped by then is terminated
 POLL_S = 0.5
 
@@ -56,7 +57,7 @@ class LocalWorker:
         events = self._context.Queue()
         stop = self._context.Event()
         process = self._context.Process(
-            target=child_main,
+            target=child_main,  # in the core, so the child imports no Flask
             args=(job_id, spec.to_dict(), start_seq, events, stop, self.settings, os.getpid()),
             name=f"neuronlab-job-{job_id}",
             daemon=True,
@@ -111,38 +112,3 @@ class LocalWorker:
         for process, stop in running:
             stop.set()
             process.terminate()
-
-
-def child_main(job_id, spec_dict, start_seq, events, stop, settings, parent_pid):
-    """The child process: train one job and put its events on `events`."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        os.nice(NICENESS)
-    except OSError:
-        pass
-    _exit_with_parent(parent_pid)
-
-    from webapp.core.modelstore import ModelStore
-    from webapp.core.training import EventStream, JobSpec, run_job
-
-    class JobModelStore(ModelStore):
-        def remove_leftovers(self):
-            pass  # the web process owns that clean-up; here it could delete an upload in progress
-
-    store = JobModelStore(settings.home / "models", shipped=[settings.models])
-    emit = EventStream(job_id, events.put, start_seq=start_seq)
-    run_job(JobSpec(**spec_dict), emit, stop.is_set, store, mnist_path=settings.mnist)
-    events.close()
-    events.join_thread()  # every event is in the pipe before the process ends
-
-
-def _exit_with_parent(parent_pid):
-    """If the web process dies, nobody reads our events: stop at once."""
-
-    def watch():
-        while True:
-            if os.getppid() != parent_pid:
-                os._exit(1)
-            threading.Event().wait(1.0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

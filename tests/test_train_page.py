@@ -1,0 +1,48 @@
+"""The /train page in real Chromium: start an XOR job, watch it live, see it finish."""
+import requests
+
+DONE_TIMEOUT_MS = 240_000  # jobs from other tests may be queued ahead of this one
+
+
+def test_start_an_xor_job_and_watch_it_finish(server, page):
+    page.goto(server.url + "/train")
+    assert page.get_attribute("body", "data-role") == "teacher"
+    page.wait_for_function("document.querySelector('#optimizer').options.length > 0")
+    page.select_option("#net", "xor")
+    assert page.input_value("#hidden") == "2" and page.input_value("#learning_rate") == "0.1"  # the tutorial's
+    assert page.is_hidden("#augment")  # MNIST-only options are hidden for XOR
+    page.fill("#hidden", "6")
+    page.fill("#epochs", "400")
+    page.click("#start")
+
+    page.wait_for_function("window.trainCharts.loss.pointCount() > 0", timeout=DONE_TIMEOUT_MS)
+    page.wait_for_function(
+        "['succeeded', 'failed', 'cancelled'].includes(document.querySelector('#job-state').textContent)",
+        timeout=DONE_TIMEOUT_MS)
+    assert page.text_content("#job-state") == "succeeded", page.text_content("#job-error")
+    assert page.evaluate("window.trainCharts.loss.pointCount()") > 1
+    assert page.is_visible("#result")
+    assert page.text_content("#test-accuracy").endswith("%")
+    assert "xor" in page.text_content("#result-facts")
+
+    job_id = page.text_content("#job-title").split()[1].rstrip(":")
+    page.wait_for_selector(f"#history tr[data-job='{job_id}'] td.state-succeeded")
+    job = requests.get(f"{server.url}/api/jobs/{job_id}", timeout=30).json()
+    assert job["net"] == "xor" and job["params"]["hidden"] == 6 and job["state"] == "succeeded"
+
+
+def test_a_late_viewer_sees_the_finished_job_with_its_result(server, page):
+    """Opening /train shows the latest job, replayed from its history."""
+    response = requests.post(server.url + "/api/jobs", json={"net": "mlp", "epochs": 1, "hidden": 16,
+                                                             "data": "sample"}, timeout=30)
+    assert response.status_code == 202
+    job_id = response.json()["id"]
+    page.goto(server.url + "/train")
+    page.wait_for_function(f"document.querySelector('#job-title').textContent.includes('{job_id}')")
+    page.wait_for_function("document.querySelector('#job-state').textContent === 'succeeded'",
+                           timeout=DONE_TIMEOUT_MS)
+    assert page.text_content("#job-data") == "bundled sample" and page.is_visible("#sample-note")
+    assert page.locator("#confusion table.confusion tbody tr").count() == 10
+    assert page.locator("#gallery figure").count() > 0
+    assert page.is_visible("#use-model") and page.is_enabled("#use-model")
+    assert page.evaluate("window.trainCharts.accuracy.pointCount()") > 0
