@@ -350,7 +350,7 @@ def _train_digits(spec, emit, should_stop, store, mnist_path, verbose, model_id)
 
 # -- in a worker's child process -------------------------------------------------
 
-NICENESS = 10  # training yields the CPU to the web process, so predictions stay fast
+NICENESS = 19  # the lowest priority: training yields the CPU to the web process, so predictions stay fast
 
 
 def child_main(job_id, spec_dict, start_seq, events, stop, settings, parent_pid):
