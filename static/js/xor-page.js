@@ -132,7 +132,7 @@
     } else if (event.type === "state" && event.state === "running") {
       setStatus(`Training on ${event.device || "the server"}: hidden units ${event.hidden}, seed ${event.seed}…`);
     } else if (event.type === "state" && event.state === "queued") {
-      setStatus("Queued: another training job is running first…");
+      setStatus("Queued: the training starts when the server is free…");
     } else if (event.type === "done" || event.type === "error") {
       playback.final = event;
     }

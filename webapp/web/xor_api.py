@@ -143,8 +143,8 @@ class Studies:
         threading.Thread(target=self._run, args=(state,), name=f"xor-study-{study_id}", daemon=True).start()
         return state
 
-    def _send(self, state, type_, **fields):
-        self.socketio.emit("xor_study", {"id": state["id"], "type": type_, **fields})
+    def _send(self, study, type_, **fields):
+        self.socketio.emit("xor_study", {"id": study["id"], "type": type_, **fields})
 
     def _run(self, state):
         epochs = state["epochs"]
