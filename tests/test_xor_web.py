@@ -46,6 +46,7 @@ def test_shipped_model_is_the_default(server):
     for key in ("W1", "b1", "W2", "b2"):
         assert key in answer["weights"]
     assert [s["formula"].split(" =")[0] for s in answer["steps"]] == ["L1", "X2", "L2", "output"]
+    assert answer["steps"][0]["operands"] == ["X", "W1", "b1"] and answer["steps"][1]["apply"] == "ReLU"
 
 
 def test_bad_input_gets_a_4xx(server):

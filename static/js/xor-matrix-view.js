@@ -43,11 +43,14 @@ class XorMatrixView {
   }
 
   renderStep(step, index) {
-    const inputs = Object.entries(step.inputs).map(([name, rows]) => XorMatrixView.matrix(name, rows, index, false));
+    const names = step.operands || Object.keys(step.inputs);
+    const inputs = names.map((name, i) => (i ? `<span class="op">${(step.operators || [])[i - 1] || ","}</span>` : "") +
+      XorMatrixView.matrix(name, step.inputs[name], index, false));
+    const left = step.apply ? `<span class="op">${step.apply}(</span>${inputs.join("")}<span class="op">)</span>` : inputs.join("");
     return `<section class="xor-step" data-step="${index}">
       <h3>Step ${index + 1}: ${step.title}</h3>
       <p class="formula">${step.formula}</p>
-      <div class="matrices">${inputs.join('<span class="op">,</span>')}<span class="op">→</span>${XorMatrixView.matrix(step.name, step.output, index, true)}</div>
+      <div class="matrices">${left}<span class="op">=</span>${XorMatrixView.matrix(step.name, step.output, index, true)}</div>
     </section>`;
   }
 

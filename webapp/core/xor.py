@@ -230,6 +230,8 @@ def breakdown(weights, inputs):
             "title": "First layer: weighted sums",
             "formula": "L1 = X\u00b7W1 + b1",
             "inputs": {"X": as_rows(X), "W1": as_rows(W1), "b1": [b1.tolist()]},
+            "operands": ["X", "W1", "b1"],
+            "operators": ["\u00b7", "+"],
             "output": as_rows(L1),
             "elements": dense_elements(X, "X", W1, "W1", b1, "b1", L1),
         },
@@ -238,6 +240,8 @@ def breakdown(weights, inputs):
             "title": "ReLU: negatives become 0",
             "formula": "X2 = ReLU(L1) = max(0, L1)",
             "inputs": {"L1": as_rows(L1)},
+            "operands": ["L1"],
+            "apply": "ReLU",
             "output": as_rows(X2),
             "elements": [
                 {"index": [r, c], "text": f"max(0, {fmt(L1[r, c])}) = {fmt(X2[r, c])}", "from": [["L1", r, c]]}
@@ -249,6 +253,8 @@ def breakdown(weights, inputs):
             "title": "Second layer: weighted sum",
             "formula": "L2 = X2\u00b7W2 + b2",
             "inputs": {"X2": as_rows(X2), "W2": as_rows(W2), "b2": [b2.tolist()]},
+            "operands": ["X2", "W2", "b2"],
+            "operators": ["\u00b7", "+"],
             "output": as_rows(L2),
             "elements": dense_elements(X2, "X2", W2, "W2", b2, "b2", L2),
         },
@@ -257,6 +263,8 @@ def breakdown(weights, inputs):
             "title": "Sigmoid: squash into (0, 1)",
             "formula": "output = sigmoid(L2) = 1 / (1 + e^(\u2212L2))",
             "inputs": {"L2": as_rows(L2)},
+            "operands": ["L2"],
+            "apply": "sigmoid",
             "output": as_rows(out),
             "elements": [
                 {"index": [r, 0], "text": f"1 / (1 + e^({fmt(-L2[r, 0])})) = {fmt(out[r, 0])}", "from": [["L2", r, 0]]}
