@@ -392,7 +392,7 @@ def networks():
 
 def register_events(socketio, jobs):
     @socketio.on("subscribe")
-    def subscribe(data):
+    def subscribe(data=None, *_extra):  # no payload, or several, must get an error ack, not a TypeError
         """{"job": id, "after": seq?} -> the history as `job` events, then live ones."""
         if not isinstance(data, dict) or not isinstance(data.get("job"), str):
             return {"error": 'send {"job": "<id>", "after": <seq, optional>}', "status": 400}
@@ -406,7 +406,7 @@ def register_events(socketio, jobs):
         return {"ok": True, "job": public_job(job)}
 
     @socketio.on("unsubscribe")
-    def unsubscribe(data):
+    def unsubscribe(data=None, *_extra):
         if isinstance(data, dict) and isinstance(data.get("job"), str):
             leave_room(room(data["job"]))
         return {"ok": True}
