@@ -19,11 +19,11 @@ def register(socketio, lab):
         auth.remember_socket_token(auth_data)
 
     @socketio.on("whoami")
-    def whoami(_data=None):
+    def whoami(*_data):
         return {"role": auth.role()}
 
     @socketio.on("predict")
-    def predict(data):
+    def predict(data=None, *_extra):
         """{"image": data URL, "model": optional} -> the same JSON as POST /api/predict."""
         try:
             allowed, wait = limits.predict_limiter().allow(("sid", request.sid))
