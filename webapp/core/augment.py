@@ -1,8 +1,9 @@
 """Make MNIST digits look more like digits drawn in a browser.
 
-Browser digits are slanted, squashed and drawn with a thick brush. Each
-distorted digit goes back through MNIST's recipe (preprocess.to_mnist), just as
-a drawn one does before the network sees it.
+Browser digits are slanted, squashed, unevenly proportioned (a 6 with a big
+loop, a 9 with a small one) and drawn with a thick brush. Each distorted digit
+goes back through MNIST's recipe (preprocess.to_mnist), just as a drawn one
+does before the network sees it.
 """
 import math
 
@@ -30,19 +31,51 @@ def distort(image, rng):
     c = size / 2 - a * size / 2 - b * size / 2
     f = size / 2 - d * size / 2 - e * size / 2
     big = big.transform((size, size), Image.Transform.AFFINE, (a, b, c, d, e, f), Image.Resampling.BILINEAR)
+    if rng.random() < 0.5:  # keystone: one end of the digit bigger than the other
+        corners = [(0, 0), (size, 0), (size, size), (0, size)]
+        moved = [(x + rng.uniform(-0.15, 0.15) * size, y + rng.uniform(-0.15, 0.15) * size) for x, y in corners]
+        big = big.transform((size, size), Image.Transform.PERSPECTIVE, perspective_coefficients(corners, moved),
+                            Image.Resampling.BILINEAR)
+    if rng.random() < 0.4:
+        big = Image.fromarray(elastic(np.asarray(big, dtype=np.float32), rng), mode="F")
 
-    brush = rng.choice([-1, 0, 0, 1, 1, 2, 3])  # thinner, same, or up to three (half-)pixels fatter
-    for _ in range(max(brush, 0)):
+    brush = rng.choice([0, 0, 1, 1, 2, 3])  # a canvas brush is as thick as MNIST's pen or fatter
+    for _ in range(brush):
         big = big.filter(ImageFilter.MaxFilter(3))
-    if brush < 0:
-        big = big.filter(ImageFilter.MinFilter(3))
     ink = np.clip(np.asarray(big, dtype=np.float32), 0.0, 1.0)
     if ink.max() > 0:
         ink /= ink.max()
     try:
         return to_mnist(ink)
-    except BlankImage:  # an erosion can wipe out a faint digit; keep the original
+    except BlankImage:  # a distortion pushed the whole digit out of the frame: keep the original
         return image
+
+
+def perspective_coefficients(output_corners, input_corners):
+    """PIL's eight coefficients mapping output points to input points."""
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(output_corners, input_corners):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        rhs += [u, v]
+    return np.linalg.solve(np.array(rows, dtype=float), np.array(rhs, dtype=float)).tolist()
+
+
+def elastic(image, rng, alpha=2.0, grid=4):
+    """An elastic distortion (after Simard et al.): every pixel moves along a
+    smooth random field, up to `alpha` MNIST pixels. The field is a coarse
+    random grid, smoothly upsampled, which is much cheaper than blurring noise."""
+    from scipy.ndimage import map_coordinates
+
+    size = image.shape[0]
+    shift = alpha * size / 28
+
+    def field():
+        coarse = rng.uniform(-1, 1, (grid, grid)).astype(np.float32)
+        return np.asarray(Image.fromarray(coarse, mode="F").resize((size, size), Image.Resampling.BICUBIC)) * shift
+
+    ys, xs = np.indices(image.shape, dtype=np.float32)
+    return map_coordinates(image, [ys + field(), xs + field()], order=1, mode="constant").astype(np.float32)
 
 
 class AugmentedDigits(keras.utils.PyDataset):

@@ -13,6 +13,10 @@ import threading
 import time
 from pathlib import Path
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK  # mkstemp makes 0600 files; saved files get the usual mode
+
 MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 TMP_PREFIX = ".tmp-"
 
@@ -29,6 +33,7 @@ def atomic_write_bytes(path, data):
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -48,6 +53,21 @@ def _unlink(path):
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def without_optimizer(model):
+    """The model for inference only: the optimizer's state would double or
+    triple the file and is never used again."""
+    if getattr(model, "optimizer", None) is None:
+        return model
+    import keras
+
+    try:
+        copy = keras.models.clone_model(model)
+        copy.set_weights(model.get_weights())
+        return copy
+    except Exception:  # a model Keras cannot clone is saved as it is
+        return model
 
 
 class ModelStore:
@@ -124,9 +144,10 @@ class ModelStore:
         if not valid_id(model_id):
             raise ValueError(f"invalid model id {model_id!r}")
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".keras", dir=self.folder)
+        os.fchmod(fd, FILE_MODE)
         os.close(fd)
         try:
-            model.save(tmp)
+            without_optimizer(model).save(tmp)
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
             with self._lock:
