@@ -169,3 +169,38 @@ def test_the_share_page_shows_the_viewer_link_and_its_qr_code(lan_server):
 def test_the_server_log_prints_the_teacher_link(lan_server):
     log = lan_server.log.read_text()
     assert f"http://localhost:{lan_server.port}/?token={TOKEN}" in log
+
+
+# -- what viewers and the teacher see, in Chromium --------------------------------------------------
+
+def test_viewers_see_teacher_controls_disabled_with_a_note(lan_server, page):
+    from playwright.sync_api import expect
+
+    page.goto(lan_server.url + "/train")
+    expect(page.locator("#start")).to_be_disabled()
+    expect(page.locator("#viewer-note")).to_be_visible()
+    page.goto(lan_server.url + "/xor")
+    expect(page.locator("#xor-train")).to_be_disabled()
+    expect(page.locator("#xor-study-run")).to_be_disabled()
+    expect(page.locator("#xor-study-note")).to_be_visible()
+    page.goto(lan_server.url + "/share")
+    expect(page.locator("#model-upload-button")).to_be_disabled()
+    expect(page.locator("#models-note")).to_be_visible()
+    expect(page.locator("#viewer-link")).to_have_text(lan_server.url + "/")
+
+
+def test_the_teacher_link_enables_the_controls_and_uploads_a_model(lan_server, page, tmp_path):
+    from playwright.sync_api import expect
+
+    from digit_models import make_model_files
+
+    files = make_model_files(tmp_path)
+    page.goto(f"{lan_server.url}/share?token={TOKEN}")
+    assert page.url == lan_server.url + "/share"  # the token left the address bar
+    assert page.locator("body").get_attribute("data-role") == "teacher"
+    page.set_input_files("#model-file", str(files["mlp_h5"]))
+    page.click("#model-upload-button")
+    expect(page.locator("#models-message")).to_contain_text("Added mlp_digits_28x28")
+    expect(page.locator('#model-list li[data-model="mlp_digits_28x28"]')).to_be_visible()  # via the `models` event
+    page.goto(lan_server.url + "/train")
+    expect(page.locator("#viewer-note")).to_be_hidden()
