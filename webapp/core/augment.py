@@ -36,8 +36,12 @@ def distort(image, rng):
         moved = [(x + rng.uniform(-0.15, 0.15) * size, y + rng.uniform(-0.15, 0.15) * size) for x, y in corners]
         big = big.transform((size, size), Image.Transform.PERSPECTIVE, perspective_coefficients(corners, moved),
                             Image.Resampling.BILINEAR)
+    pixels = np.asarray(big, dtype=np.float32)
+    if rng.random() < 0.5:
+        pixels = reproportion(pixels, rng)
     if rng.random() < 0.4:
-        big = Image.fromarray(elastic(np.asarray(big, dtype=np.float32), rng), mode="F")
+        pixels = elastic(pixels, rng)
+    big = Image.fromarray(pixels, mode="F")
 
     brush = rng.choice([0, 0, 1, 1, 2, 3])  # a canvas brush is as thick as MNIST's pen or fatter
     for _ in range(brush):
@@ -59,6 +63,25 @@ def perspective_coefficients(output_corners, input_corners):
         rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
         rhs += [u, v]
     return np.linalg.solve(np.array(rows, dtype=float), np.array(rhs, dtype=float)).tolist()
+
+
+def reproportion(image, rng, amount=0.3):
+    """Cut the digit at a random height and stretch one part while squashing the
+    other (then the same across): a 6 gets a big loop and a short stem, a 9 a
+    small loop and a long tail, as people draw them."""
+    picture = Image.fromarray(image, mode="F")
+    for _ in range(2):
+        size = picture.height
+        cut = round(size * rng.uniform(0.35, 0.65))
+        moved = min(max(round(cut + size * rng.uniform(-amount, amount)), 2), size - 2)
+        top = picture.crop((0, 0, picture.width, cut)).resize((picture.width, moved), Image.Resampling.BILINEAR)
+        bottom = picture.crop((0, cut, picture.width, size)).resize((picture.width, size - moved),
+                                                                    Image.Resampling.BILINEAR)
+        picture = Image.new("F", picture.size)
+        picture.paste(top, (0, 0))
+        picture.paste(bottom, (0, moved))
+        picture = picture.transpose(Image.Transpose.TRANSPOSE)  # the second pass works across
+    return np.asarray(picture, dtype=np.float32)
 
 
 def elastic(image, rng, alpha=2.0, grid=4):
