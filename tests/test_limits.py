@@ -2,6 +2,7 @@
 parameters and the job queue, each a setting, checked against a real server."""
 import base64
 import io
+import time
 
 import pytest
 import requests
@@ -71,6 +72,7 @@ def test_socket_predictions_beyond_the_rate_get_an_error_ack_per_connection(limi
 
 def test_request_size_limit_for_rest_and_socket_io(limited_server):
     big = {"image": "A" * 300_000}
+    time.sleep(2 / RATE + 0.5)  # refill this address's prediction bucket after the rate test
     response = requests.post(limited_server.url + "/api/predict", json=big)
     assert response.status_code == 413 and "200,000 bytes" in response.json()["error"]
 
