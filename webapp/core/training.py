@@ -77,7 +77,7 @@ def parse_spec(params, limits=LIMITS):
     if not isinstance(params, dict):
         raise SpecError("body", "expected a JSON object")
     net = params.get("net")
-    if net not in RECIPES:
+    if not isinstance(net, str) or net not in RECIPES:  # a list or dict would not even hash
         raise SpecError("net", f"must be one of {', '.join(RECIPES)}")
     recipe = RECIPES[net]
     prefix = "xor_" if net == "xor" else ""
@@ -96,7 +96,7 @@ def parse_spec(params, limits=LIMITS):
         return kind(value)
 
     optimizer = params.get("optimizer", recipe.optimizer)
-    if optimizer not in OPTIMIZERS:
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
         raise SpecError("optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
     data = params.get("data", "mnist")
     if data not in ("mnist", "sample"):
