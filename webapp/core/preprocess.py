@@ -8,7 +8,7 @@ seen digits prepared this way, which is why a plain resize of a canvas fails.
 import io
 
 import numpy as np
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageSequence, UnidentifiedImageError
 
 FIELD = 28  # the image the network sees
 BOX = 20  # the digit is scaled to fit this box inside it
@@ -66,17 +66,28 @@ def ink_map(image):
             return _normalise(alpha)
         image = image.convert("RGB")
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        pixels = np.asarray(image, dtype=np.float32)[..., None]
-        span = float(pixels.max() - pixels.min())
-        pixels = (pixels - pixels.min()) / span if span > 0 else np.zeros_like(pixels)
-    else:
-        pixels = np.asarray(image.convert("RGB" if image.mode != "L" else "L"), dtype=np.float32) / 255.0
-        pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
+        image = _to_grey(image)
+    elif image.mode not in ("L", "RGB"):
+        image = image.convert("RGB")
+    # Ink is whatever differs from the background colour, dark or light: the
+    # largest difference over the channels, computed by PIL in C (the hot path).
+    pixels = np.asarray(image)
     border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    background = np.median(border, axis=0)
-    # Ink is whatever differs from the background colour, dark or light.
-    distance = np.sqrt(((pixels - background) ** 2).mean(axis=2))
-    return _normalise(distance)
+    background = np.median(border, axis=0).astype(int)
+    paper = Image.new(image.mode, image.size, tuple(background) if image.mode == "RGB" else int(background))
+    difference = ImageChops.difference(image, paper)
+    if image.mode == "RGB":
+        red, green, blue = difference.split()
+        difference = ImageChops.lighter(ImageChops.lighter(red, green), blue)
+    return _normalise(np.asarray(difference, dtype=np.float32) / 255.0)
+
+
+def _to_grey(image):
+    """16-bit and float images, stretched to 8-bit grey."""
+    values = np.asarray(image, dtype=np.float32)
+    span = float(values.max() - values.min())
+    values = (values - values.min()) / span if span > 0 else np.zeros_like(values)
+    return Image.fromarray((values * 255).astype(np.uint8), mode="L")
 
 
 def _normalise(ink):
