@@ -13,7 +13,7 @@ _settings = Settings.from_env()
 bind = f"{_settings.host}:{_settings.port}"
 workers = 1
 worker_class = "gthread"
-threads = 100
+threads = _settings.threads  # each open Socket.IO connection holds one
 timeout = 0  # websockets stay open for a whole lesson
 accesslog = None
 

@@ -19,6 +19,7 @@ import json
 import multiprocessing as mp
 import os
 import queue
+import re
 import shlex
 import socket
 import subprocess
@@ -48,9 +49,10 @@ def procfile_command(port, threads=None):
     """The Procfile's `web:` command, bound to localhost only (and with `threads` if given)."""
     line = next(l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:"))
     command = line.split(":", 1)[1].strip().replace("${PORT:-5000}", str(port)).replace("0.0.0.0", "127.0.0.1")
+    command = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: os.environ.get(m[1], m[2]), command)  # other ${VAR:-default}
     parts = shlex.split(command)
     parts[0] = str(Path(sys.executable).parent / parts[0])  # the venv's gunicorn
-    if threads:  # gthread pins one thread per open websocket: 150 clients need more than 100
+    if threads:  # gthread pins one thread per open websocket
         parts[parts.index("--threads") + 1] = str(threads)
     return parts
 

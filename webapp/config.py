@@ -29,7 +29,7 @@ class Settings:
     max_queued_jobs: int = 5
     predict_rate: float = 20.0  # predictions per second per client (IP for REST, connection for Socket.IO); 0: off
     allowed_origins: list = field(default_factory=list)  # extra Socket.IO origins
-    worker: str = "local"  # where training runs: "local" (a child process per job)
+    threads: int = 300  # gunicorn threads: each open Socket.IO connection holds one
 
     ENV = {
         "host": "NEURONLAB_HOST",
@@ -45,7 +45,7 @@ class Settings:
         "max_queued_jobs": "NEURONLAB_MAX_QUEUED_JOBS",
         "predict_rate": "NEURONLAB_PREDICT_RATE",
         "allowed_origins": "NEURONLAB_ALLOWED_ORIGINS",
-        "worker": "NEURONLAB_WORKER",
+        "threads": "NEURONLAB_THREADS",
     }
 
     @classmethod

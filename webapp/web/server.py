@@ -75,7 +75,7 @@ def serve(host=None, port=None, mnist=None):
             self.cfg.set("bind", f"{settings.host}:{settings.port}")
             self.cfg.set("workers", 1)
             self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", 100)
+            self.cfg.set("threads", settings.threads)
             self.cfg.set("timeout", 0)  # long-lived websockets must not be killed
             self.cfg.set("accesslog", None)
 
