@@ -25,11 +25,11 @@ class Predictor:
         self._thread = threading.Thread(target=self._serve, name="inference", daemon=True)
         self._thread.start()
 
-    def predict(self, model_id, image, timeout=30):
+    def probabilities(self, model_id, image, timeout=30):
         """Ten probabilities for one 28x28 image; raises what loading raised."""
-        return self.predict_many(model_id, image[None], timeout)[0]
+        return self.batch_probabilities(model_id, image[None], timeout)[0]
 
-    def predict_many(self, model_id, images, timeout=30):
+    def batch_probabilities(self, model_id, images, timeout=30):
         future = Future()
         self._requests.put(("predict", model_id, np.asarray(images, dtype=np.float32), future))
         return future.result(timeout)

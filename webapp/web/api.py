@@ -65,7 +65,7 @@ def predict_answer(image_bytes, model):
     if model is not None and not isinstance(model, str):
         raise ApiError(400, "model must be a string")
     try:
-        return lab().predict(image_bytes, model)
+        return lab().read_digit(image_bytes, model)
     except BadImage as exc:
         raise ApiError(400, str(exc)) from None
     except LoadError as exc:

@@ -121,7 +121,7 @@ class Lab:
 
     # -- prediction -----------------------------------------------------
 
-    def predict(self, image_bytes, model=None):
+    def read_digit(self, image_bytes, model=None):
         """The whole answer to one drawn digit, as the API returns it."""
         model_id = self.resolve(model)
         network = self.metadata(model_id).get("network")
@@ -130,7 +130,7 @@ class Lab:
         except BlankImage as exc:
             return {"digit": None, "blank": True, "message": str(exc), "probabilities": None,
                     "model": model_id, "network": network, "input": np.zeros((28, 28)).tolist()}
-        probabilities = self.predictor.predict(model_id, image)
+        probabilities = self.predictor.probabilities(model_id, image)
         return {
             "digit": int(np.argmax(probabilities)),
             "probabilities": [round(float(p), 6) for p in probabilities],
