@@ -60,10 +60,8 @@ def without_optimizer(model):
     triple the file and is never used again."""
     if getattr(model, "optimizer", None) is None:
         return model
-    import keras
-
     try:
-        copy = keras.models.clone_model(model)
+        copy = type(model).from_config(model.get_config())  # clone_model would copy the compile state too
         copy.set_weights(model.get_weights())
         return copy
     except Exception:  # a model Keras cannot clone is saved as it is
