@@ -89,14 +89,28 @@ class Predictor:
         return self._models[model_id]
 
 
+BATCH_SIZES = (1, 2, 4, 8, 16, 32, MAX_BATCH)  # batches are padded to these: XLA compiles once per shape
+
+
 def compile_forward(model):
-    """A fast forward pass: a traced tf.function on TensorFlow, else a plain call."""
+    """A fast forward pass: on TensorFlow, an XLA-compiled function (about half
+    the cost of a traced one for a single image); elsewhere a plain call."""
     import keras
 
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+    if keras.backend.backend() != "tensorflow":
+        return lambda x: keras.ops.convert_to_numpy(model(x, training=False))
+    import tensorflow as tf
 
-        signature = [tf.TensorSpec((None,) + tuple(model.input_shape[1:]), tf.float32)]
-        forward = tf.function(lambda x: model(x, training=False), input_signature=signature)
-        return lambda x: forward(x).numpy()
-    return lambda x: keras.ops.convert_to_numpy(model(x, training=False))
+    @tf.function(jit_compile=True, autograph=False, reduce_retracing=True)
+    def forward(x):
+        return model(x, training=False)
+
+    def padded_forward(x):
+        n = len(x)
+        size = next(b for b in BATCH_SIZES if b >= n)
+        if size > n:
+            x = np.concatenate([x, np.zeros((size - n,) + x.shape[1:], dtype=x.dtype)])
+        return forward(x).numpy()[:n]
+
+    padded_forward(np.zeros((1,) + tuple(model.input_shape[1:]), dtype=np.float32))  # compile now, not mid-request
+    return padded_forward
