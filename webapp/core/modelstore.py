@@ -19,6 +19,7 @@ FILE_MODE = 0o666 & ~_UMASK  # mkstemp makes 0600 files; saved files get the usu
 
 MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 TMP_PREFIX = ".tmp-"
+RECHECK_S = 1.0  # a model saved by another process shows up within this
 
 
 class UnknownModel(KeyError):
@@ -76,6 +77,7 @@ class ModelStore:
         self.shipped = [Path(p) for p in shipped]
         self._lock = threading.Lock()
         self._listing = (None, [])  # (folders' modification times, metadata): re-read only on change
+        self._checked = float("-inf")  # when the folders were last looked at
         self.folder.mkdir(parents=True, exist_ok=True)
         self.remove_leftovers()
 
@@ -104,14 +106,30 @@ class ModelStore:
         raise UnknownModel(model_id)
 
     def _signature(self):
-        return tuple(os.stat(f).st_mtime_ns if f.is_dir() else None for f in self._folders())
+        signature = []
+        for folder in self._folders():
+            try:
+                signature.append(os.stat(folder).st_mtime_ns)
+            except OSError:
+                signature.append(None)
+        return tuple(signature)
 
     def list(self):
-        """Metadata of every complete model, the writable folder's first."""
-        signature = self._signature()
-        if self._listing[0] != signature:
-            self._listing = (signature, self._read_all())
+        """Metadata of every complete model, the writable folder's first.
+
+        The folders are looked at again at most every RECHECK_S seconds (a
+        prediction asks several times), and at once after a save or delete here."""
+        now = time.monotonic()
+        if now - self._checked > RECHECK_S:
+            signature = self._signature()
+            if self._listing[0] != signature:
+                self._listing = (signature, self._read_all())
+            self._checked = now
         return [dict(meta) for meta in self._listing[1]]
+
+    def refresh(self):
+        """Look at the folders again on the next call (another process wrote to them)."""
+        self._checked = float("-inf")
 
     def _read_all(self):
         seen, models = set(), []
@@ -151,6 +169,7 @@ class ModelStore:
             with self._lock:
                 os.replace(tmp, self.folder / f"{model_id}.keras")
                 atomic_write_json(self.folder / f"{model_id}.json", {**meta, "id": model_id})
+                self.refresh()
         except BaseException:
             _unlink(tmp)
             raise
@@ -166,3 +185,4 @@ class ModelStore:
         with self._lock:
             _unlink(meta_file)  # metadata first: the model stops being listed at once
             _unlink(self.folder / f"{model_id}.keras")
+            self.refresh()

@@ -224,6 +224,8 @@ class JobManager:
             job = self.db.job(job_id)
             if job is None or event["seq"] <= job["last_seq"]:
                 return
+            if event["type"] == "done":
+                self.lab.store.refresh()  # the worker saved a model: list it before anyone hears of it
             self.db.append(event, **self._job_changes(job, event))
             self.socketio.emit("job", event, to=room(job_id))
         if event["type"] in ("state", "done"):
