@@ -21,6 +21,7 @@ import os
 import queue
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -291,6 +292,7 @@ def main(argv=None):
             proc.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
+        shutil.rmtree(home, ignore_errors=True)  # the job database and models of this run only
 
     latencies = [x for r in collected for x in r.get("latencies", [])]
     errors = [e for r in collected for e in r["errors"]]
