@@ -34,7 +34,7 @@ class Lab:
         self.store = model_store(settings)
         self._active_file = self.home / "active.json"
         self._lock = threading.Lock()
-        self._chosen_cache = (None, {})
+        self._chosen_cache = None
         self.predictor = Predictor(self._load_digit_model)
         self.jobs = None  # set by webapp.web.jobs
 
@@ -54,17 +54,14 @@ class Lab:
         return models
 
     def _chosen(self):
-        """The teacher's picks from active.json, re-read only when it changes."""
-        try:
-            stamp = self._active_file.stat().st_mtime_ns
-        except OSError:
-            return {}
-        if self._chosen_cache[0] != stamp:
+        """The teacher's picks from active.json. Only this process writes it
+        (one gunicorn worker), so it is read once and kept until activate()."""
+        if self._chosen_cache is None:
             try:
-                self._chosen_cache = (stamp, json.loads(self._active_file.read_text()))
+                self._chosen_cache = json.loads(self._active_file.read_text())
             except (OSError, ValueError):
-                return {}
-        return self._chosen_cache[1]
+                self._chosen_cache = {}
+        return self._chosen_cache
 
     def active(self):
         """Which model answers for each network, and the default one."""
@@ -93,6 +90,7 @@ class Lab:
             chosen[network] = model_id
             chosen["default"] = model_id
             atomic_write_json(self._active_file, chosen)
+            self._chosen_cache = chosen
         return self.active()
 
     def metadata(self, model_id):
