@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from webapp import config
+from webapp.core import xor_cli
 
 
 def main(argv=None):
@@ -55,12 +56,7 @@ def main(argv=None):
     predict.add_argument("model", help="a model id (mlp, mlp2, cnn or a trained one) or a .keras/.h5 file")
     predict.add_argument("image", help="the picture of a digit")
 
-    try:
-        from webapp.core import xor_cli
-    except ImportError:
-        xor_cli = None
-    if xor_cli:
-        xor_cli.add_commands(commands)
+    xor_cli.add_commands(commands)
 
     args = parser.parse_args(argv)
     command = args.command or "serve"

@@ -23,7 +23,6 @@ def create_app(settings=None):
         template_folder=str(ROOT / "templates"),
     )
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    app.config["JSON_SORT_KEYS"] = False
     lab = Lab(settings)
     app.extensions["neuronlab"] = lab
 
@@ -36,24 +35,14 @@ def create_app(settings=None):
     )
     app.extensions["neuronlab.socketio"] = socketio
 
-    from webapp.web import api, auth, events, pages
+    from webapp.web import api, auth, events, jobs, pages, xor_api
 
     auth.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     events.register(socketio, lab)
-    try:
-        from webapp.web import jobs
-    except ImportError:  # training jobs not installed in this build
-        jobs = None
-    if jobs:
-        jobs.init_app(app, socketio, lab)
-    for name in ("xor_api",):
-        try:
-            module = __import__(f"webapp.web.{name}", fromlist=["init_app"])
-        except ImportError:
-            continue
-        module.init_app(app, socketio, lab)
+    jobs.init_app(app, socketio, lab)
+    xor_api.init_app(app, socketio, lab)
 
     @app.errorhandler(ApiError)
     def api_error(exc):

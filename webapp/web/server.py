@@ -9,6 +9,7 @@ import socket
 import sys
 
 from webapp.config import Settings
+from webapp.web.sharing import share_lines
 
 
 def lan_addresses():
@@ -39,12 +40,7 @@ def banner(settings):
         lines.append(f"  On the network:     {url}")
     if not lan:
         lines.append("  (not reachable from the network: listening on this computer only)")
-    try:
-        from webapp.web.sharing import share_lines
-
-        lines += share_lines(settings, local, lan)
-    except ImportError:
-        pass
+    lines += share_lines(settings, local, lan)
     return "\n".join(lines) + "\n"
 
 
