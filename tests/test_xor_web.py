@@ -150,9 +150,14 @@ def test_page_trains_and_fills_in(server, page):
     page.wait_for_function("document.querySelector('#xor-train-status').dataset.tone === 'good'", timeout=180_000)
     assert page.get_attribute("#xor-heatmap", "data-filled") == "true"
     assert page.get_attribute("#xor-heatmap", "data-epoch") == "1000"
+    # After the run the page selects the new model (seed 9) and loads its breakdown.
+    page.wait_for_function("""() => {
+        const picker = document.querySelector('#xor-model');
+        const chosen = picker.options[picker.selectedIndex];
+        return chosen && chosen.textContent.includes('seed 9') && chosen.value.startsWith('xor-')
+            && document.querySelector('#xor-steps').dataset.model === picker.value;
+    }""", timeout=60_000)
     model = page.input_value("#xor-model")
-    assert model.startswith("xor-")
-    page.wait_for_function(f"document.querySelector('#xor-check').textContent.includes('Keras')")
     expected = requests.get(f"{server.url}/api/xor/breakdown", params={"x": "0,1", "model": model}, timeout=30).json()
     first = page.locator("#xor-steps td[data-element]").first
     assert first.inner_text() == xor.fmt(expected["steps"][0]["output"][0][0])

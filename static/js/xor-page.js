@@ -67,6 +67,7 @@
     showError("");
     const b = answer.body;
     matrices.load(b);
+    $("xor-steps").dataset.model = model; // which model the matrices show (pages and tests wait on it)
     const one = input !== "all" ? { X: b.input[0], X2: b.steps[1].output[0], out: b.output[0] } : null;
     diagram.draw(b.weights, one);
     showPredictions(b.predictions.map((p) => p.output));
