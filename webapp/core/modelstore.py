@@ -106,10 +106,15 @@ class ModelStore:
         raise UnknownModel(model_id)
 
     def _signature(self):
+        """Every metadata file's name and modification time. (A folder's own
+        time is too coarse: two renames in one clock tick would look like one.)"""
         signature = []
         for folder in self._folders():
             try:
-                signature.append(os.stat(folder).st_mtime_ns)
+                with os.scandir(folder) as entries:
+                    signature.append(tuple(sorted(
+                        (e.name, e.stat().st_mtime_ns) for e in entries if e.name.endswith(".json")
+                    )))
             except OSError:
                 signature.append(None)
         return tuple(signature)
