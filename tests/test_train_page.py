@@ -1,7 +1,21 @@
 """The /train page in real Chromium: start an XOR job, watch it live, see it finish."""
+import time
+
 import requests
 
 DONE_TIMEOUT_MS = 240_000  # jobs from other tests may be queued ahead of this one
+FINAL = ("succeeded", "failed", "cancelled", "interrupted")
+
+
+def wait_until_no_job_runs(server, timeout=240):
+    """Other tests share this server: let their jobs end, so the page's "latest job" is ours."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = requests.get(f"{server.url}/api/jobs", timeout=30).json()["jobs"]
+        if all(job["state"] in FINAL for job in jobs):
+            return
+        time.sleep(0.5)
+    raise AssertionError("jobs from other tests did not finish")
 
 
 def test_start_an_xor_job_and_watch_it_finish(server, page):
@@ -13,8 +27,12 @@ def test_start_an_xor_job_and_watch_it_finish(server, page):
     assert page.is_hidden("#augment")  # MNIST-only options are hidden for XOR
     page.fill("#hidden", "6")
     page.fill("#epochs", "400")
-    page.click("#start")
+    with page.expect_response(lambda r: r.url.endswith("/api/jobs") and r.request.method == "POST") as started:
+        page.click("#start")
+    job_id = started.value.json()["id"]
 
+    # The page may still show an earlier job's state for a moment: wait until it follows ours.
+    page.wait_for_function(f"document.querySelector('#job-title').textContent.includes('{job_id}')")
     page.wait_for_function("window.trainCharts.loss.pointCount() > 0", timeout=DONE_TIMEOUT_MS)
     page.wait_for_function(
         "['succeeded', 'failed', 'cancelled'].includes(document.querySelector('#job-state').textContent)",
@@ -25,7 +43,6 @@ def test_start_an_xor_job_and_watch_it_finish(server, page):
     assert page.text_content("#test-accuracy").endswith("%")
     assert "xor" in page.text_content("#result-facts")
 
-    job_id = page.text_content("#job-title").split()[1].rstrip(":")
     page.wait_for_selector(f"#history tr[data-job='{job_id}'] td.state-succeeded")
     job = requests.get(f"{server.url}/api/jobs/{job_id}", timeout=30).json()
     assert job["net"] == "xor" and job["params"]["hidden"] == 6 and job["state"] == "succeeded"
@@ -33,6 +50,7 @@ def test_start_an_xor_job_and_watch_it_finish(server, page):
 
 def test_a_late_viewer_sees_the_finished_job_with_its_result(server, page):
     """Opening /train shows the latest job, replayed from its history."""
+    wait_until_no_job_runs(server)
     response = requests.post(server.url + "/api/jobs", json={"net": "mlp", "epochs": 1, "hidden": 16,
                                                              "data": "sample"}, timeout=30)
     assert response.status_code == 202
