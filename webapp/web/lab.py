@@ -100,29 +100,30 @@ class Lab:
             raise ApiError(404, f"no model called {str(model_id)[:80]!r}") from None
 
     def resolve(self, name):
-        """A request's model: None -> the default, a network -> its active model, else an id."""
+        """A request's model as (id, metadata): None -> the default, a network
+        -> its active model, else an id. Lists the store once (hot path)."""
+        active = self.active()
         if name is None or name == "":
-            name = self.active().get("default")
+            name = active.get("default")
             if name is None:
                 raise ApiError(404, "no digit model is available yet: train one first")
         if not isinstance(name, str):
             raise ApiError(400, "model must be a string")
-        active = self.active()
         if name in DIGIT_NETWORKS and active.get(name):
-            return active[name]
-        if not valid_id(name):
+            name = active[name]
+        elif not valid_id(name):
             raise ApiError(404, f"no model called {name[:80]!r}")
         meta = self.metadata(name)
         if meta.get("network") not in DIGIT_NETWORKS and meta.get("source") != "uploaded":
             raise ApiError(400, f"model {name!r} is not a digit model")
-        return name
+        return name, meta
 
     # -- prediction -----------------------------------------------------
 
     def read_digit(self, image_bytes, model=None):
         """The whole answer to one drawn digit, as the API returns it."""
-        model_id = self.resolve(model)
-        network = self.metadata(model_id).get("network")
+        model_id, meta = self.resolve(model)
+        network = meta.get("network")
         try:
             image = preprocess(image_bytes, self.settings.max_image_pixels)
         except BlankImage as exc:
