@@ -16,6 +16,22 @@ def setup_accelerator():
             pass
 
 
+def use_one_cpu_thread():
+    """Run TensorFlow's CPU kernels on the calling thread only. A prediction is
+    a few small images: a thread pool adds ~50% CPU (threads waking and
+    spinning) for no speed, CPU a busy web process needs for its requests.
+    Must run before TensorFlow starts; later it is a no-op."""
+    if keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # already initialised (e.g. a second app in one process)
+        pass
+
+
 def device_name():
     """'CPU', or the GPU's name (e.g. 'GPU: NVIDIA H100 80GB HBM3')."""
     backend = keras.backend.backend()
