@@ -9,6 +9,7 @@ from flask_socketio import SocketIO
 from werkzeug.exceptions import HTTPException
 
 from webapp.config import ROOT, Settings
+from webapp.web.fastjson import FastJSONProvider, SocketJSON
 from webapp.web.lab import ApiError, Lab
 
 
@@ -22,6 +23,7 @@ def create_app(settings=None):
         static_folder=str(ROOT / "static"),
         template_folder=str(ROOT / "templates"),
     )
+    app.json = FastJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     lab = Lab(settings)
     app.extensions["neuronlab"] = lab
@@ -29,6 +31,7 @@ def create_app(settings=None):
     socketio = SocketIO(
         app,
         async_mode="threading",
+        json=SocketJSON,
         max_http_buffer_size=settings.max_request_bytes,
         # None: only pages served by this app may connect (the browser's Origin must match).
         cors_allowed_origins=settings.allowed_origins or None,
