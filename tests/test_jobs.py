@@ -2,6 +2,7 @@
 cancel, NaN, a crashed worker, restart recovery. Jobs train real (small)
 networks on the bundled MNIST sample."""
 import io
+import os
 import threading
 
 import numpy as np
@@ -167,7 +168,11 @@ def test_a_crashed_worker_fails_the_job_and_the_server_carries_on(server, sio):
     job_id = start_job(server, LONG_JOB)
     watcher = Watcher(sio, job_id)
     watcher.wait_for(lambda events: any(e["type"] == "batch" for e in events))
-    training_process(server).kill()  # as the kernel's OOM killer would
+    child = training_process(server)
+    # It trains at the lowest priority, in a session of its own (Linux autogroups rank nice only within one).
+    assert {psutil.Process(t.id).nice() for t in child.threads()} == {19}
+    assert os.getsid(child.pid) != os.getsid(server.proc.pid)
+    child.kill()  # as the kernel's OOM killer would
 
     done = watcher.wait_done()
     assert done["state"] == "failed" and "SIGKILL" in done["error"] and "memory" in done["error"]
