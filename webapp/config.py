@@ -30,6 +30,7 @@ class Settings:
     predict_rate: float = 20.0  # predictions per second per client (IP for REST, connection for Socket.IO); 0: off
     allowed_origins: list = field(default_factory=list)  # extra Socket.IO origins
     threads: int = 300  # gunicorn threads: each open Socket.IO connection holds one
+    preprocess_processes: int = 2  # worker processes that prepare drawn digits; 0: in the web process
 
     ENV = {
         "host": "NEURONLAB_HOST",
@@ -46,6 +47,7 @@ class Settings:
         "predict_rate": "NEURONLAB_PREDICT_RATE",
         "allowed_origins": "NEURONLAB_ALLOWED_ORIGINS",
         "threads": "NEURONLAB_THREADS",
+        "preprocess_processes": "NEURONLAB_PREPROCESS_PROCESSES",
     }
 
     @classmethod

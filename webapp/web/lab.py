@@ -13,6 +13,7 @@ from webapp.core.models import check_digit_model, load_file
 from webapp.core.modelstore import UnknownModel, atomic_write_json, valid_id
 from webapp.core.networks import DIGIT_NETWORKS
 from webapp.core.preprocess import BlankImage, preprocess
+from webapp.core.preprocess_pool import PreprocessPool
 
 
 class ApiError(Exception):
@@ -36,6 +37,8 @@ class Lab:
         self._lock = threading.Lock()
         self._chosen_cache = None
         self.predictor = Predictor(self._load_digit_model)
+        self.preprocess_pool = (PreprocessPool(settings.preprocess_processes, settings.max_image_pixels)
+                                if settings.preprocess_processes > 0 else None)
         self.jobs = None  # set by webapp.web.jobs
 
     # -- models ---------------------------------------------------------
@@ -125,7 +128,7 @@ class Lab:
         model_id, meta = self.resolve(model)
         network = meta.get("network")
         try:
-            image = preprocess(image_bytes, self.settings.max_image_pixels)
+            image = self.prepare(image_bytes)
         except BlankImage as exc:
             return {"digit": None, "blank": True, "message": str(exc), "probabilities": None,
                     "model": model_id, "network": network, "input": np.zeros((28, 28)).tolist()}
@@ -137,6 +140,12 @@ class Lab:
             "network": network,
             "input": np.round(image, 3).tolist(),
         }
+
+    def prepare(self, image_bytes):
+        """Image bytes -> the 28x28 image, in a worker process where there are any."""
+        if self.preprocess_pool is not None:
+            return self.preprocess_pool.preprocess(image_bytes)
+        return preprocess(image_bytes, self.settings.max_image_pixels)
 
     def forget_model(self, model_id):
         self.predictor.forget(model_id)
