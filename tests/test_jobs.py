@@ -156,10 +156,12 @@ def test_cancel_stops_a_running_job_and_drops_a_queued_one(server, sio):
 
 
 def training_process(server):
-    """The spawned child process that trains the current job."""
+    """The spawned child process that trains the current job: unlike the
+    preprocessing workers, it runs in a session of its own (see lower_priority)."""
     children = psutil.Process(server.proc.pid).children(recursive=True)
-    found = [p for p in children if any("spawn_main" in part for part in p.cmdline())
-             and not any("resource_tracker" in part for part in p.cmdline())]
+    spawned = [p for p in children if any("spawn_main" in part for part in p.cmdline())
+               and not any("resource_tracker" in part for part in p.cmdline())]
+    found = [p for p in spawned if os.getsid(p.pid) != os.getsid(server.proc.pid)]
     assert len(found) == 1, [p.cmdline() for p in children]
     return found[0]
 
@@ -169,9 +171,9 @@ def test_a_crashed_worker_fails_the_job_and_the_server_carries_on(server, sio):
     watcher = Watcher(sio, job_id)
     watcher.wait_for(lambda events: any(e["type"] == "batch" for e in events))
     child = training_process(server)
-    # It trains at the lowest priority, in a session of its own (Linux autogroups rank nice only within one).
+    # It trains at the lowest priority (and, found as above, in a session of its own:
+    # Linux autogroups rank nice values only within one).
     assert {psutil.Process(t.id).nice() for t in child.threads()} == {19}
-    assert os.getsid(child.pid) != os.getsid(server.proc.pid)
     child.kill()  # as the kernel's OOM killer would
 
     done = watcher.wait_done()
