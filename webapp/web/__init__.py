@@ -10,7 +10,7 @@ from flask_socketio import SocketIO
 from werkzeug.exceptions import HTTPException
 
 from webapp.config import ROOT, Settings
-from webapp.web.fastjson import FastJSONProvider, SocketJSON
+from webapp.web.fastjson import FastJSONProvider, SocketJSON, SocketPacket
 from webapp.web.lab import ApiError, Lab
 
 
@@ -40,6 +40,7 @@ def create_app(settings=None):
         app,
         async_mode="threading",
         json=SocketJSON,
+        serializer=SocketPacket,
         max_http_buffer_size=settings.max_request_bytes,
         # None: only pages served by this app may connect (the browser's Origin must match).
         cors_allowed_origins=settings.allowed_origins or None,

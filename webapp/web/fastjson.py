@@ -11,6 +11,7 @@ import json
 import numpy as np
 import orjson
 from flask.json.provider import DefaultJSONProvider
+from socketio.packet import Packet
 
 OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
@@ -47,3 +48,21 @@ class SocketJSON:
 
     dumps = staticmethod(dumps)
     loads = staticmethod(json.loads)
+
+
+class SocketPacket(Packet):
+    """python-socketio's packet, with a fast check for binary data.
+
+    The standard check walks every element in Python: ~0.3 ms for the 784
+    numbers of each prediction's acknowledgement. orjson refuses bytes, so
+    encoding answers the same question in C; whatever it refuses is walked."""
+
+    json = SocketJSON
+
+    @classmethod
+    def data_is_binary(cls, data):
+        try:
+            orjson.dumps(data, option=OPTIONS)
+        except TypeError:  # bytes somewhere, or a value orjson refuses: look properly
+            return super().data_is_binary(data)
+        return False
