@@ -1,6 +1,7 @@
 """Training jobs against a real server: REST, Socket.IO replay and live events,
 cancel, NaN, a crashed worker, restart recovery. Jobs train real (small)
 networks on the bundled MNIST sample."""
+import bisect
 import io
 import os
 import threading
@@ -20,10 +21,14 @@ NAN_JOB = {"net": "mlp2", "epochs": 2, "hidden": 64, "optimizer": "sgd", "learni
 
 
 class Watcher:
-    """A Socket.IO client subscribed to one job, collecting its `job` events."""
+    """A Socket.IO client subscribed to one job, collecting its `job` events.
+
+    python-socketio's client runs each event handler in a thread of its own,
+    so events can reach the handler out of the order they were sent in; they
+    are kept sorted by seq, and wait_done() waits until none is missing."""
 
     def __init__(self, client, job_id, after=0):
-        self.client, self.job_id = client, job_id
+        self.client, self.job_id, self.after = client, job_id, after
         self.events = []
         self.models_events = []
         self._changed = threading.Condition()
@@ -34,7 +39,7 @@ class Watcher:
     def _on_job(self, event):
         with self._changed:
             if event["job"] == self.job_id:
-                self.events.append(event)
+                bisect.insort(self.events, event, key=lambda e: e["seq"])
             self._changed.notify_all()
 
     def _on_models(self, data=None):
@@ -49,7 +54,12 @@ class Watcher:
         return self.events
 
     def wait_done(self, timeout=DONE_TIMEOUT):
-        self.wait_for(lambda events: any(e["type"] == "done" for e in events), timeout)
+        def complete(events):
+            seqs = [e["seq"] for e in events]
+            first = self.after + 1
+            return any(e["type"] == "done" for e in events) and seqs == list(range(first, first + len(seqs)))
+
+        self.wait_for(complete, timeout)
         return self.events[-1]
 
     def first(self, type_):
