@@ -5,7 +5,7 @@ Threads give the concurrency (async_mode='threading'); no eventlet or gevent.
 """
 
 from webapp.config import Settings
-from webapp.web.server import banner, ensure_token
+from webapp.web.server import banner, ensure_token, tune_worker_process
 
 ensure_token()  # before the fork, so the printed teacher link works in the worker
 _settings = Settings.from_env()
@@ -20,3 +20,7 @@ accesslog = None
 
 def when_ready(server):
     print(banner(Settings.from_env()), flush=True)
+
+
+def post_worker_init(worker):
+    tune_worker_process()
