@@ -17,12 +17,11 @@ MAX_BATCH = 64
 
 
 class Predictor:
-    def __init__(self, load, one_cpu_thread=True):
+    def __init__(self, load):
         """`load(model_id)` returns a Keras model (or raises)."""
-        if one_cpu_thread:
-            from webapp.core.device import use_one_cpu_thread
+        from webapp.core.device import use_one_cpu_thread
 
-            use_one_cpu_thread()
+        use_one_cpu_thread()
         self._load = load
         self._models = {}  # model id -> (model, compiled forward pass); inference thread only
         self._requests = queue.Queue()
