@@ -38,8 +38,8 @@ def main(argv=None):
     train.add_argument("--hidden", type=int, help="hidden units")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--augment", action="store_true",
-                       help="distort half the digits each epoch (slant, squash, brush width) so the "
-                       "model also reads digits drawn in a browser")
+                       help="train for digits drawn in a browser: mix in synthetic canvas drawings (one per "
+                       "ten MNIST digits) and distort half of all digits each epoch (slant, squash, brush width)")
     train.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                        help="'cosine' decays the learning rate to 1%% of its start over the run")
     train.add_argument("--data", choices=["mnist", "sample"], default="mnist",

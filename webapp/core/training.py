@@ -24,6 +24,7 @@ from webapp.core.networks import OPTIMIZERS, RECIPES
 
 BATCH_EVENT_INTERVAL = 0.1  # seconds: at most ~10 batch events a second
 GALLERY_SIZE = 24
+DRAWINGS_PER = 10  # with augment, one synthetic canvas drawing joins every 10 MNIST digits
 
 # Allowed ranges: (low, high) inclusive. The web layer reports them on bad input.
 LIMITS = {
@@ -298,6 +299,7 @@ def _train_digits(spec, emit, should_stop, store, mnist_path, verbose, model_id)
     from webapp.core.augment import AugmentedDigits
     from webapp.core.datasets import load_mnist
     from webapp.core.device import device_name, setup_accelerator
+    from webapp.core.drawings import drawn_digits_in_parallel
 
     setup_accelerator()
     device = device_name()
@@ -306,24 +308,32 @@ def _train_digits(spec, emit, should_stop, store, mnist_path, verbose, model_id)
          train_samples=int(len(mnist.x_train)))
 
     keras.utils.set_random_seed(spec.seed)
-    batches = math.ceil(len(mnist.x_train) / spec.batch_size)
+    started = time.perf_counter()
+    images, labels = mnist.x_train, mnist.y_train
+    if spec.augment:  # MNIST and synthetic canvas drawings, each distorted afresh every epoch
+        made = drawn_digits_in_parallel(len(images) // DRAWINGS_PER, spec.seed, should_stop)
+        if made is None:
+            raise Cancelled()
+        images = np.concatenate([images, made[0]])
+        labels = np.concatenate([labels, made[1].astype(labels.dtype)])
+    drawings = len(images) - len(mnist.x_train)
+
+    batches = math.ceil(len(images) / spec.batch_size)
     learning_rate = spec.learning_rate
     if spec.lr_schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, spec.epochs * batches, alpha=0.01)
     model = networks.build(spec.net, spec.hidden, spec.optimizer, learning_rate)
-    x_train = networks.shape_inputs(model, mnist.x_train)
     x_test = networks.shape_inputs(model, mnist.x_test)
     progress = make_progress_callback(emit, should_stop, spec.epochs, batches, spec.batch_size)
 
-    started = time.perf_counter()
     if spec.augment:
         flat = model.input_shape[1:] == (784,)
-        data = AugmentedDigits(mnist.x_train, mnist.y_train, spec.batch_size, seed=spec.seed, workers=2,
+        data = AugmentedDigits(images, labels, spec.batch_size, seed=spec.seed, workers=2,
                                reshape=(-1, 784) if flat else (-1, 28, 28, 1))
         model.fit(data, epochs=spec.epochs, validation_data=(x_test, mnist.y_test),
                   callbacks=[progress], verbose=verbose)
     else:
-        model.fit(x_train, mnist.y_train, epochs=spec.epochs, batch_size=spec.batch_size,
+        model.fit(networks.shape_inputs(model, images), labels, epochs=spec.epochs, batch_size=spec.batch_size,
                   validation_data=(x_test, mnist.y_test), callbacks=[progress], verbose=verbose)
     seconds = time.perf_counter() - started
     if should_stop():
@@ -334,6 +344,7 @@ def _train_digits(spec, emit, should_stop, store, mnist_path, verbose, model_id)
         "network": spec.net,
         "recipe": spec.to_dict(),
         "epochs": spec.epochs,
+        "drawings": drawings,
         "seconds": round(seconds, 1),
         "test_accuracy": report["test_accuracy"],
         "parameters": int(model.count_params()),
