@@ -12,16 +12,7 @@ import numpy as np
 from PIL import Image
 
 from webapp.core import drawings
-from webapp.core.drawings import CANVAS, arc, bezier, join, line, render  # noqa: F401 (render: for callers)
-
-
-def _figure_eight(top=0.42, width=0.33, n=120):
-    """One-stroke 8: start top right, round the top loop, cross, round the bottom."""
-    t = np.linspace(0.35, 2 * np.pi + 0.5, n)
-    y = 0.5 - 0.5 * np.cos(t)
-    x = 0.5 - width * np.sin(2 * t) * np.where(y < 0.5, top / 0.5 * 0.9 + 0.1, 1.0)
-    y = np.where(y < 0.5, y * (top / 0.5), top + (y - 0.5) * (1 - top) / 0.5)
-    return list(zip(x, y))
+from webapp.core.drawings import arc, bezier, figure_eight, join, line
 
 
 # --- check styles: digit -> list of styles; a style is a list of strokes -----
@@ -100,11 +91,11 @@ TEMPLATES = {
         [join(line((0.08, 0.15), (0.1, 0.0), (0.9, 0.02)), bezier((0.9, 0.02), (0.6, 0.4), (0.45, 1.0)))],
     ],
     8: [
-        [_figure_eight()],
+        [figure_eight()],
         # two separate loops, small one on top
         [arc(0.5, 0.23, 0.26, 0.23, -60, 310, 56), arc(0.5, 0.71, 0.36, 0.29, -90, 275, 60)],
         # figure eight with a bigger top
-        [_figure_eight(top=0.48, width=0.36)],
+        [figure_eight(top=0.48, width=0.36)],
     ],
     9: [
         # loop then straight tail

@@ -20,7 +20,7 @@ import os
 import numpy as np
 from PIL import Image, ImageDraw
 
-from webapp.core.preprocess import BlankImage, ink_map, to_mnist
+from webapp.core.preprocess import ink_map, to_mnist
 
 CANVAS = 280
 
@@ -52,7 +52,7 @@ def line(*pts):
     return [tuple(p) for p in pts]
 
 
-def _figure_eight(top=0.42, width=0.33, n=120):
+def figure_eight(top=0.42, width=0.33, n=120):
     """One-stroke 8: start top right, round the top loop, cross, round the bottom."""
     t = np.linspace(0.35, 2 * np.pi + 0.5, n)
     y = 0.5 - 0.5 * np.cos(t)
@@ -274,10 +274,7 @@ def drawn_digits(count: int, seed: int = 0, styles=None) -> tuple[np.ndarray, np
     images = np.zeros((count, 28, 28), dtype=np.float32)
     labels = np.arange(count, dtype=np.uint8) % 10
     for i, digit in enumerate(labels):
-        try:
-            images[i] = to_mnist(ink_map(drawn_digit(int(digit), rng, styles)))
-        except BlankImage:  # cannot happen with these styles, but a blank is no training data
-            images[i] = images[i - 10] if i >= 10 else 0
+        images[i] = to_mnist(ink_map(drawn_digit(int(digit), rng, styles)))  # a 12 px brush is never blank
     return images, labels
 
 
@@ -289,6 +286,8 @@ def drawn_digits_in_parallel(count, seed=0, should_stop=lambda: False, chunk=100
     from multiprocessing import get_context
 
     sizes = [min(chunk, count - start) for start in range(0, count, chunk)]
+    if not sizes:
+        return drawn_digits(0)
     images, labels = [], []
     # spawn, not fork: the training process has TensorFlow's threads running
     with ProcessPoolExecutor(os.cpu_count() or 1, mp_context=get_context("spawn")) as pool:
