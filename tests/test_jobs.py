@@ -192,6 +192,19 @@ def test_a_crashed_worker_fails_the_job_and_the_server_carries_on(server, sio):
     assert requests.get(server.url + "/healthz", timeout=30).ok  # the NaN test's job then runs after it
 
 
+def test_an_augmented_job_trains_on_mnist_and_drawings(server, sio):
+    """The job's child process draws the synthetic digits in processes of its own."""
+    from webapp.core.datasets import load_mnist
+    from webapp.core.training import DRAWINGS_PER
+
+    job_id = start_job(server, {"net": "cnn", "epochs": 1, "augment": True, "data": "sample"})
+    watcher = Watcher(sio, job_id)
+    done = watcher.wait_done()
+    assert done["state"] == "succeeded", done.get("error")
+    digits = len(load_mnist("sample").x_train)
+    assert watcher.first("batch")["batches"] == -(-(digits + digits // DRAWINGS_PER) // 64)
+
+
 def test_a_nan_job_fails_with_a_reason(server, sio):
     job_id = start_job(server, NAN_JOB)
     done = Watcher(sio, job_id).wait_done()

@@ -281,20 +281,30 @@ def drawn_digits(count: int, seed: int = 0, styles=None) -> tuple[np.ndarray, np
 def drawn_digits_in_parallel(count, seed=0, should_stop=lambda: False, chunk=1000):
     """drawn_digits on every CPU core, in chunks of `chunk` (each with its own
     seed, so the result does not depend on the number of cores). Returns None
-    if `should_stop()` turns true on the way."""
+    if `should_stop()` turns true on the way.
+
+    A daemonic process (a web job's training process) may not start processes
+    of its own, so there the chunks are drawn one after another, on one core."""
     from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
+    from multiprocessing import current_process, get_context
 
     sizes = [min(chunk, count - start) for start in range(0, count, chunk)]
-    if not sizes:
-        return drawn_digits(0)
-    images, labels = [], []
-    # spawn, not fork: the training process has TensorFlow's threads running
-    with ProcessPoolExecutor(os.cpu_count() or 1, mp_context=get_context("spawn")) as pool:
-        for part_images, part_labels in pool.map(drawn_digits, sizes, [seed * 1000 + i for i in range(len(sizes))]):
+    seeds = [seed * 1000 + i for i in range(len(sizes))]
+    none_yet = drawn_digits(0)  # so that count=0 concatenates too
+    images, labels = [none_yet[0]], [none_yet[1]]
+    if current_process().daemon:
+        parts = map(drawn_digits, sizes, seeds)
+        pool = None
+    else:  # spawn, not fork: the training process has TensorFlow's threads running
+        pool = ProcessPoolExecutor(os.cpu_count() or 1, mp_context=get_context("spawn"))
+        parts = pool.map(drawn_digits, sizes, seeds)
+    try:
+        for part_images, part_labels in parts:
             if should_stop():
-                pool.shutdown(cancel_futures=True)
                 return None
             images.append(part_images)
             labels.append(part_labels)
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
     return np.concatenate(images), np.concatenate(labels)
