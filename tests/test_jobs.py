@@ -203,6 +203,8 @@ def test_an_augmented_job_trains_on_mnist_and_drawings(server, sio):
     assert done["state"] == "succeeded", done.get("error")
     digits = len(load_mnist("sample").x_train)
     assert watcher.first("batch")["batches"] == -(-(digits + digits // DRAWINGS_PER) // 64)
+    stages = [e for e in watcher.events if e["type"] == "state" and e.get("stage")]
+    assert [e["state"] for e in stages] == ["running"] and f"drawing {digits // DRAWINGS_PER}" in stages[0]["stage"]
 
 
 def test_a_nan_job_fails_with_a_reason(server, sio):

@@ -86,7 +86,9 @@ def train_command(args):
         return fail(f"--{exc.field.replace('_', '-')} {exc.message}")
 
     def show(event):
-        if event["type"] == "state" and event.get("state") == "running":
+        if event["type"] == "state" and event.get("stage"):
+            print(f"Preparing: {event['stage']}")
+        elif event["type"] == "state" and event.get("state") == "running":
             print(f"Training {spec.net} on {event.get('device', 'CPU')} with {event.get('data', '?')} data")
 
     emit = EventStream("cli", show)

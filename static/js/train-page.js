@@ -134,6 +134,7 @@
       if (event.device) $("job-device").textContent = event.device;
       if (event.data) $("job-data").textContent = event.data === "sample" ? "bundled sample" : event.data;
       $("sample-note").hidden = event.data !== "sample";
+      if (event.stage) $("progress-epoch").textContent = `Preparing: ${event.stage}…`;
       if (event.params) $("job-title").textContent = `Job ${event.job}: ${describeParams(event.params)}`;
     } else if (event.type === "batch") {
       current.sawBatches = true;

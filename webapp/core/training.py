@@ -5,7 +5,8 @@ to emit events and one that says whether to stop; the CLI, the local worker
 process or a remote worker can all drive it.
 
 Events are dicts: {"job", "seq", "type", ...}, with seq counting 1, 2, 3, ...
-- state: {"state": "running", "device": ...}
+- state: {"state": "running", "device": ...}; then, while a step before the
+         first batch takes long, {"state": "running", "stage": "what it is doing"}
 - batch: {"epoch", "batch", "batches", "loss", "accuracy", "samples_per_s", "eta_s", ...}
 - epoch: {"epoch", "epochs", "logs": {...Keras logs}, "seconds"}
 - done:  {"state": "succeeded" | "failed" | "cancelled", "error"?, "result"?}
@@ -311,7 +312,9 @@ def _train_digits(spec, emit, should_stop, store, mnist_path, verbose, model_id)
     started = time.perf_counter()
     images, labels = mnist.x_train, mnist.y_train
     if spec.augment:  # MNIST and synthetic canvas drawings, each distorted afresh every epoch
-        made = drawn_digits_in_parallel(len(images) // DRAWINGS_PER, spec.seed, should_stop)
+        count = len(images) // DRAWINGS_PER
+        emit("state", state="running", stage=f"drawing {count:,} digits to train on")  # takes a while on one core
+        made = drawn_digits_in_parallel(count, spec.seed, should_stop)
         if made is None:
             raise Cancelled()
         images = np.concatenate([images, made[0]])
