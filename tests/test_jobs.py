@@ -193,7 +193,7 @@ def test_a_crashed_worker_fails_the_job_and_the_server_carries_on(server, sio):
 
 
 def test_an_augmented_job_trains_on_mnist_and_drawings(server, sio):
-    """The job's child process draws the synthetic digits in processes of its own."""
+    """The job's process is daemonic, so it draws the synthetic digits itself, not in a pool."""
     from webapp.core.datasets import load_mnist
     from webapp.core.training import DRAWINGS_PER
 
