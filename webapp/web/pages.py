@@ -31,3 +31,9 @@ def xor():
 @bp.get("/healthz")
 def healthz():
     return {"ok": True}
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page's <link rel=icon> says."""
+    return current_app.send_static_file("favicon.svg")
