@@ -151,3 +151,46 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+# -- the classroom: a LAN-like server, a teacher and viewers, on laptops and phones ----------------------------
+
+LAPTOP = (1366, 768)
+PHONES = [(320, 568), (360, 640), (393, 851), (412, 915)]  # portrait phones, the smallest first
+SIZES = [*PHONES, LAPTOP]
+
+
+@pytest.fixture(scope="session")
+def classroom(tmp_path_factory):
+    """A server as on a LAN: no localhost trust, so a browser is the teacher only with the token."""
+    process = ServerProcess(tmp_path_factory.mktemp("classroom"), env={"NEURONLAB_TRUST_LOCALHOST": "0"}).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def open_page(browser):
+    """open_page(url, size=(w, h), token=None) -> a Playwright page in a context of its own.
+
+    Sizes narrower than 700 px are phones: touch, a mobile viewport, a 2x screen. With `token`,
+    the page first opens the teacher link, as a teacher does once, and so holds the teacher's cookie."""
+    from urllib.parse import urlsplit
+
+    contexts = []
+
+    def open_(url, size=LAPTOP, token=None):
+        width, height = size
+        phone = width < 700
+        context = browser.new_context(viewport={"width": width, "height": height}, is_mobile=phone,
+                                      has_touch=phone, device_scale_factor=2 if phone else 1)
+        contexts.append(context)
+        page = context.new_page()
+        if token:
+            parts = urlsplit(url)
+            page.goto(f"{parts.scheme}://{parts.netloc}/?token={token}")
+        page.goto(url)
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
