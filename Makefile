@@ -1,17 +1,22 @@
 # Two commands do all the set-up:
 #   make run    create .venv, install the app, start it on http://localhost:5000
 #   make test   create .venv, install the app and test tools (and Chromium), run the whole suite
+#   make screenshots   regenerate docs/screenshots/ (the README's pictures)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test setup setup-dev chromium
+.PHONY: run test screenshots setup setup-dev chromium
 
 run: setup
 	$(PY) -m webapp
 
 test: setup-dev chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The README's pictures of every page, laptop and phone, from a server of its own (see tools/screenshots.py).
+screenshots: setup-dev chromium
+	$(PY) -m tools.screenshots $(SCREENSHOT_ARGS)
 
 setup: $(VENV)/.app-installed
 setup-dev: $(VENV)/.dev-installed
