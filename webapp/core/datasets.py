@@ -5,6 +5,7 @@ what every network and the preprocessor use.
 """
 import hashlib
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,59 @@ def load_mnist(path=None, allow_download=True):
     return _load_from_keras()
 
 
+def keras_cache_path():
+    """Where keras.datasets.mnist keeps its download (it honours KERAS_HOME)."""
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "datasets" / "mnist.npz"
+
+
+def local_mnist_path(setting):
+    """The MNIST a server setting names, found without downloading: "sample",
+    the file given, or (unset) Keras's cache. Web jobs load exactly this."""
+    if setting == "sample":
+        return "sample"
+    return str(Path(setting).expanduser() if setting else keras_cache_path())
+
+
+def data_choices(setting):
+    """What data this server can train on, without downloading or loading MNIST:
+
+    {"mnist": {"available": bool, "why": "..."}, "sample": {"available": True, "why": "..."},
+     "default": "mnist" | "sample"}. `setting` is NEURONLAB_MNIST: a path, "sample" or None."""
+    how = "To train on full MNIST, set NEURONLAB_MNIST=/path/to/mnist.npz (Keras's npz layout) and restart the server."
+    if setting == "sample":
+        available, why = False, "This server is set to train on the bundled sample (NEURONLAB_MNIST=sample). " + how
+    else:
+        path = Path(local_mnist_path(setting))
+        where = f"NEURONLAB_MNIST={path}" if setting else f"Keras's cache, {path}"
+        problem = _npz_problem(path)
+        available = problem is None
+        if available:
+            why = f"Full MNIST from {where}."
+        elif setting:
+            why = f"{problem} (NEURONLAB_MNIST). {how}"
+        else:
+            why = (f"No NEURONLAB_MNIST is set and Keras's cache has no MNIST ({path}); "
+                   f"this server never downloads it. {how}")
+    return {
+        "mnist": {"available": available, "why": why},
+        "sample": {"available": True, "why": "The bundled sample: 2,000 training and 500 test digits."},
+        "default": "mnist" if available else "sample",
+    }
+
+
+def _npz_problem(path):
+    """None if `path` is an npz with MNIST's four arrays, else what is wrong. Reads only the zip's directory."""
+    if not path.is_file():
+        return f"There is no MNIST file at {path}"
+    try:
+        with zipfile.ZipFile(path) as archive:  # an npz is a zip of .npy files
+            names = {name.removesuffix(".npy") for name in archive.namelist()}
+    except (OSError, zipfile.BadZipFile) as exc:
+        return f"{path} is not a readable npz file ({_short(exc)})"
+    missing = [key for key in KEYS if key not in names]
+    return f"{path} lacks the arrays {', '.join(missing)}" if missing else None
+
+
 def _load_from_keras():
     import keras
 
@@ -67,8 +121,7 @@ def _load_from_keras():
         raise MnistUnavailable(
             f"Could not download MNIST through keras.datasets ({_short(exc)}). " + HOW_TO_PROVIDE
         ) from None
-    cached = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
-    return _load_npz(cached, source="keras.datasets")
+    return _load_npz(keras_cache_path(), source="keras.datasets")
 
 
 def _load_npz(path, source):

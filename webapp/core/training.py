@@ -375,6 +375,7 @@ def child_main(job_id, spec_dict, start_seq, events, stop, settings, parent_pid)
     lower_priority()
     exit_with_parent(parent_pid)
 
+    from webapp.core.datasets import local_mnist_path
     from webapp.core.modelstore import ModelStore
 
     class JobModelStore(ModelStore):
@@ -383,7 +384,8 @@ def child_main(job_id, spec_dict, start_seq, events, stop, settings, parent_pid)
 
     store = JobModelStore(settings.home / "models", shipped=[settings.models])
     emit = EventStream(job_id, events.put, start_seq=start_seq)
-    run_job(JobSpec(**spec_dict), emit, stop.is_set, store, mnist_path=settings.mnist)
+    # A web job never downloads: it reads the file the server named, or Keras's cache (checked at POST time).
+    run_job(JobSpec(**spec_dict), emit, stop.is_set, store, mnist_path=local_mnist_path(settings.mnist))
     events.close()
     events.join_thread()  # every event is in the pipe before the process ends
 

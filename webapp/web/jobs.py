@@ -18,6 +18,7 @@ from collections import deque
 from flask import Blueprint, current_app, jsonify, request
 from flask_socketio import emit, join_room, leave_room
 
+from webapp.core.datasets import data_choices
 from webapp.core.networks import OPTIMIZERS, RECIPES
 from webapp.core.training import LIMITS, SpecError, parse_spec
 from webapp.web.auth import teacher_required
@@ -165,10 +166,15 @@ class JobManager:
     # -- the API ----------------------------------------------------------
 
     def submit(self, params):
+        data = data_choices(self.settings.mnist)
+        if isinstance(params, dict) and params.get("data") is None:  # the data this server really has
+            params = {**params, "data": data["default"]}
         try:
             spec = parse_spec(params)
         except SpecError as exc:
             raise ApiError(400, str(exc), field=exc.field) from None
+        if spec.net != "xor" and spec.data == "mnist" and not data["mnist"]["available"]:
+            raise ApiError(400, "data: full MNIST is not available. " + data["mnist"]["why"], field="data")
         with self._wake:
             if len(self._queue) >= self.settings.max_queued_jobs:
                 raise ApiError(429, f"{len(self._queue)} jobs are already waiting (the limit is "
@@ -381,8 +387,9 @@ def cancel_job(job_id):
 
 @bp.get("/networks")
 def networks():
-    """The tutorial's recipes (the form's defaults) and the allowed ranges."""
+    """The tutorial's recipes (the form's defaults), the allowed ranges and the data this server has."""
     return jsonify({
+        "data": data_choices(manager().settings.mnist),
         "networks": {name: {"optimizer": r.optimizer, "learning_rate": r.learning_rate, "epochs": r.epochs,
                             "batch_size": r.batch_size, "hidden": r.hidden} for name, r in RECIPES.items()},
         "optimizers": list(OPTIMIZERS),
