@@ -16,6 +16,8 @@ class JobStream {
     this.lastSeq = 0;
     this.resyncing = false;
     this.classRule = null;
+    this.followed = new Set(); // jobs this page has shown: the class rule never switches back to one by itself
+    this.known = new Map(); // id -> the latest announcement of each accepted job that may still be live
     socket.on("job", (event) => this.receive(event));
     socket.on("connect", () => { // a new connection has no rooms, and may have missed announcements
       if (this.jobId) this.subscribe();
@@ -30,25 +32,41 @@ class JobStream {
     this.jobId = jobId;
     this.state = state;
     this.lastSeq = 0;
+    this.followed.add(jobId);
     if (this.socket.connected) this.subscribe();
   }
 
   get live() { return this.jobId !== null && (this.state === null || LIVE_JOB_STATES.includes(this.state)); }
 
-  // Follow the class: `accepts(job)` picks the jobs this page cares about; `show(job)` switches the page to one.
-  // On opening, the page shows the live job, else (with `latest`) the newest one.
+  // Follow the class: `accepts(job)` picks the jobs this page cares about; `show(job)` switches the page to one
+  // (and calls follow). On opening, the page shows the live job, else (with `latest`) the newest one.
+  // A page switches to a job once, when it is live and the job shown is not: a viewer who went back to an
+  // older job stays there, and the next job the teacher starts takes over again.
   followClass({ accepts = () => true, show, latest = false }) {
     this.classRule = { accepts, show, latest, opened: false };
     this.socket.on("jobs", (message) => {
       const job = message && message.job;
-      if (job && this.classRule.accepts(job)) this.offer(job);
+      if (job && typeof job.id === "string" && this.classRule.accepts(job)) this.offer(job);
     });
     return this.catchUp();
   }
 
   offer(job) {
-    if (job.id === this.jobId) { if (job.state) this.state = job.state; return; }
-    if (LIVE_JOB_STATES.includes(job.state) && !this.live) this.classRule.show(job);
+    if (LIVE_JOB_STATES.includes(job.state)) this.known.set(job.id, job);
+    else this.known.delete(job.id);
+    if (job.id === this.jobId) {
+      if (job.state) this.state = job.state;
+      if (!this.live) this.showNextLive();
+      return;
+    }
+    if (LIVE_JOB_STATES.includes(job.state) && !this.live && !this.followed.has(job.id)) this.classRule.show(job);
+  }
+
+  showNextLive() { // the shown job ended: switch to one that went live meanwhile (queued behind it, say)
+    if (!this.classRule) return;
+    const waiting = [...this.known.values()].filter((job) => !this.followed.has(job.id));
+    const next = waiting.find((j) => j.state !== "queued") || waiting.sort((a, b) => a.created - b.created)[0];
+    if (next) this.classRule.show(next);
   }
 
   async catchUp() { // at opening and after a reconnect: the history says what is live now
@@ -58,7 +76,9 @@ class JobStream {
     } catch (err) {
       return jobs; // the server is away; the next reconnect tries again
     }
-    const live = jobs.find((j) => ["running", "starting"].includes(j.state)) || jobs.find((j) => j.state === "queued");
+    const live = jobs.find((j) => ["running", "starting"].includes(j.state))
+      || jobs.filter((j) => j.state === "queued").pop(); // the history is newest first: the next to run is last
+    for (const job of jobs) if (LIVE_JOB_STATES.includes(job.state)) this.known.set(job.id, job);
     const first = !this.classRule.opened;
     this.classRule.opened = true;
     if (live) this.offer(live);
@@ -84,5 +104,6 @@ class JobStream {
     this.lastSeq = event.seq;
     if (event.type === "state" || event.type === "done") this.state = event.state || this.state;
     this.onEvent(event);
+    if (event.type === "done") this.showNextLive();
   }
 }

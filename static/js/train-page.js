@@ -1,4 +1,4 @@
-// The training page: start a job (teacher), watch any job live, see its result, browse the history.
+// The training page: start a job (teacher), follow the class's jobs live (everyone), see the result, browse the history.
 "use strict";
 
 (function () {
@@ -19,14 +19,26 @@
   window.trainCharts = { loss: lossChart, accuracy: accuracyChart }; // for tests and the console
   const stream = new JobStream(socket, showEvent);
   let recipes = null;
-  let current = null; // {id, state, model}
+  let current = null; // the job shown: {id, state, params, epochsDone, sawBatches, model}
 
   // -- the form ------------------------------------------------------------
 
   async function loadNetworks() {
     recipes = await (await fetch("/api/networks")).json();
     $("optimizer").replaceChildren(...recipes.optimizers.map((name) => new Option(name, name)));
+    showDataChoices();
     fillDefaults();
+  }
+
+  // The data choice shows what the job will really use: full MNIST only where this server has it.
+  function showDataChoices() {
+    const data = recipes.data;
+    if (!data) return;
+    const mnist = $("data-mnist");
+    mnist.disabled = !data.mnist.available;
+    mnist.closest("label").classList.toggle("unavailable", !data.mnist.available);
+    $("data-note").hidden = data.mnist.available;
+    $("data-note").textContent = data.mnist.available ? "" : `Full MNIST is not available on this server: ${data.mnist.why}`;
   }
 
   function fillDefaults() {
@@ -39,6 +51,7 @@
       Object.assign($(name), { min: low, max: high });
     }
     $("optimizer").value = recipe.optimizer;
+    if (recipes.data) $(`data-${recipes.data.default}`).checked = true;
     $("hidden-label").textContent = net === "cnn" ? "Dense units" : "Hidden units";
     document.querySelectorAll(".digits-only").forEach((el) => { el.hidden = net === "xor"; });
     $("recipe-note").textContent = {
@@ -66,55 +79,54 @@
     return params;
   }
 
-  $("net").addEventListener("change", fillDefaults);
-  $("defaults").addEventListener("click", fillDefaults);
-  $("job-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    showFormError(null);
-    $("start").disabled = true;
-    try {
-      const response = await fetch("/api/jobs", {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(formParams()),
-      });
-      const answer = await response.json();
-      if (!response.ok) { showFormError(answer.error || `error ${response.status}`, answer.field); return; }
-      watch(answer.id);
-      loadHistory();
-    } catch (err) {
-      showFormError("the server cannot be reached");
-    } finally {
-      $("start").disabled = !isTeacher;
-    }
-  });
-
   function showFormError(message, field) {
     $("form-error").hidden = !message;
     $("form-error").textContent = message || "";
     document.querySelectorAll(".train-form [aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
-    if (field && $(field)) $(field).setAttribute("aria-invalid", "true");
+    const input = field === "data" ? document.querySelector("input[name=data]:checked") : field && $(field);
+    if (input) input.setAttribute("aria-invalid", "true");
   }
 
-  if (!isTeacher) {
-    $("start").disabled = true;
-    $("viewer-note").hidden = false;
+  $("net").addEventListener("change", fillDefaults);
+  if (isTeacher) {
+    $("defaults").addEventListener("click", fillDefaults);
+    $("job-form").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      showFormError(null);
+      $("start").disabled = true;
+      try {
+        const response = await fetch("/api/jobs", {
+          method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(formParams()),
+        });
+        const answer = await response.json();
+        if (!response.ok) { showFormError(answer.error || `error ${response.status}`, answer.field); return; }
+        watch(answer.id, answer.state);
+        loadHistory();
+      } catch (err) {
+        showFormError("the server cannot be reached");
+      } finally {
+        $("start").disabled = false;
+      }
+    });
+  } else {
+    $("job-form").addEventListener("submit", (e) => e.preventDefault()); // Enter in a field must not reload
   }
 
   // -- one job, live ---------------------------------------------------------
 
-  function watch(jobId) {
-    current = { id: jobId, state: null, model: null };
+  function watch(jobId, state = null) {
+    current = { id: jobId, state: null, params: null, epochsDone: 0, sawBatches: false, model: null };
     $("job-title").textContent = `Job ${jobId}`;
-    setState("…");
+    setState(state || "…");
     for (const id of ["job-device", "job-data"]) $(id).textContent = "–";
     $("sample-note").hidden = true;
     $("job-error").hidden = true;
     $("result").hidden = true;
-    $("progress").value = 0;
-    for (const id of ["progress-epoch", "progress-batch", "progress-eta", "progress-rate"]) $(id).textContent = "";
+    showProgress({ run: 0, runText: "", epoch: null });
     lossChart.clear();
     accuracyChart.clear();
     markWatched();
-    stream.follow(jobId);
+    stream.follow(jobId, state);
   }
 
   function setState(state) {
@@ -124,47 +136,108 @@
     badge.className = `state-badge state-${state}`;
     const live = ["queued", "starting", "running"].includes(state);
     $("cancel").disabled = !(live && isTeacher);
-    $("cancel").title = isTeacher ? "" : "Only the teacher can cancel training";
+  }
+
+  // The two bars: the whole run (with its ETA) and this epoch (with its batches). `epoch: null` hides the
+  // epoch's bar; `final` replaces both labels' live figures with the job's ending.
+  function showProgress({ run, runText, eta = "", epoch, epochText = "", batch = "", rate = "", final = null }) {
+    if (run !== undefined) $("progress-run").value = run;
+    $("run-text").textContent = runText;
+    $("progress-eta").textContent = eta;
+    $("epoch-progress").hidden = epoch === null;
+    if (epoch !== null) $("progress-epoch-bar").value = epoch;
+    $("progress-epoch").textContent = epochText || "This epoch";
+    $("progress-batch").textContent = batch;
+    $("progress-rate").textContent = rate;
+    $("progress-final").hidden = !final;
+    $("progress-final").textContent = final || "";
+    $("progress-run").closest(".progress-wrap").classList.toggle("ended", !!final);
+  }
+
+  function totalEpochs(event) { return event.epochs || (current.params && current.params.epochs) || 0; }
+
+  function dataLabel(data) {
+    if (data === "sample") return "bundled sample";
+    if (data === "mnist" || data === "keras.datasets" || (data && /[\\/]|\.npz$/.test(data))) return "full MNIST";
+    return data; // XOR: "the four XOR cases"
   }
 
   function showEvent(event) {
     if (event.type === "error") { showJobError(event.error); return; }
     if (event.type === "state") {
       setState(event.state);
+      if (event.params) {
+        current.params = event.params;
+        $("job-title").textContent = `Job ${event.job}: ${describeJob(event.params)}`;
+        if (event.params.net !== "xor") showData(event.params.data);
+      }
       if (event.device) $("job-device").textContent = event.device;
-      if (event.data) $("job-data").textContent = event.data === "sample" ? "bundled sample" : event.data;
-      $("sample-note").hidden = event.data !== "sample";
-      if (event.stage) $("progress-epoch").textContent = `Preparing: ${event.stage}…`;
-      if (event.params) $("job-title").textContent = `Job ${event.job}: ${describeParams(event.params)}`;
+      if (event.data) showData(event.data);
+      const epochs = totalEpochs(event);
+      if (event.stage) showProgress({ runText: `Preparing: ${event.stage}…`, epoch: null });
+      else if (event.state === "queued") showProgress({ run: 0, runText: "Queued: starts when the jobs before it end", epoch: null });
+      else if (event.state === "starting") showProgress({ run: 0, runText: "Starting: loading TensorFlow…", epoch: null });
+      else if (event.state === "running" && !current.epochsDone && !current.sawBatches) {
+        showProgress({ run: 0, runText: `0 of ${epochs} epochs`, epoch: null });
+      }
     } else if (event.type === "batch") {
       current.sawBatches = true;
       const x = event.epoch - 1 + event.batch / event.batches;
       lossChart.add(0, x, event.loss);
       accuracyChart.add(0, x, event.accuracy);
-      $("progress").value = event.batch / event.batches;
-      $("progress-epoch").textContent = `Epoch ${event.epoch} of ${event.epochs}`;
-      $("progress-batch").textContent = `· batch ${event.batch} of ${event.batches}`;
-      $("progress-eta").textContent = `ETA ${formatSeconds(event.eta_s)}`;
-      $("progress-rate").textContent = `· ${Math.round(event.samples_per_s).toLocaleString()} samples/s`;
+      const done = (event.epoch - 1) * event.batches + event.batch;
+      showProgress({
+        run: done / (event.epochs * event.batches),
+        runText: `${Math.floor((100 * done) / (event.epochs * event.batches))}%`,
+        eta: `· ETA ${formatSeconds(event.eta_s)}`,
+        epoch: event.batch / event.batches,
+        epochText: `Epoch ${event.epoch} of ${event.epochs}`,
+        batch: `· batch ${event.batch} of ${event.batches}`,
+        rate: `· ${Math.round(event.samples_per_s).toLocaleString()} samples/s`,
+      });
     } else if (event.type === "epoch") {
       const logs = event.logs || {};
       lossChart.add(1, event.epoch, logs.loss);
       lossChart.add(2, event.epoch, logs.val_loss);
       accuracyChart.add(1, event.epoch, logs.accuracy);
       accuracyChart.add(2, event.epoch, logs.val_accuracy);
-      $("progress-epoch").textContent = `Epoch ${event.epoch} of ${event.epochs} done`;
-      // XOR streams epochs only (a batch is one example): the bar then tracks the whole run.
-      $("progress").value = current.sawBatches ? 1 : event.epoch / event.epochs;
+      current.epochsDone = event.epoch;
+      // XOR streams epochs only (a batch is one example): then the run's bar is all there is.
+      showProgress({
+        run: event.epoch / event.epochs,
+        runText: `${event.epoch.toLocaleString()} of ${event.epochs.toLocaleString()} epochs`,
+        eta: current.sawBatches ? $("progress-eta").textContent : "",
+        epoch: current.sawBatches ? 1 : null,
+        epochText: `Epoch ${event.epoch} of ${event.epochs} done`,
+      });
     } else if (event.type === "done") {
       setState(event.state);
       if (event.error) showJobError(event.error);
-      if (event.state === "succeeded") {
-        $("progress").value = 1;
-        $("progress-eta").textContent = "";
-        showResult(event.result || {});
-      }
+      const result = event.result || {};
+      const run = event.state === "succeeded" ? 1 : $("progress-run").value;
+      showProgress({ run, runText: "", epoch: null, final: finalText(event.state, result) });
+      if (event.state === "succeeded") showResult(result);
       loadHistory();
     }
+  }
+
+  function showData(data) {
+    $("job-data").textContent = dataLabel(data);
+    $("sample-note").hidden = data !== "sample";
+  }
+
+  // How a job ended, in one line: the page's final state, with nothing left counting down.
+  function finalText(state, result) {
+    const epochs = (current.params && current.params.epochs) || 0;
+    const done = current.epochsDone;
+    const of = `${done.toLocaleString()} of ${epochs.toLocaleString()} epochs`;
+    if (state === "succeeded") {
+      const time = result.seconds !== undefined ? ` in ${formatSeconds(result.seconds)}` : "";
+      return `Finished: ${epochs.toLocaleString()} epoch${epochs === 1 ? "" : "s"}${time}`;
+    }
+    if (state === "cancelled") return done || current.sawBatches ? `Cancelled after ${of}` : "Cancelled before training began";
+    if (state === "interrupted") return `Interrupted after ${of}: the server stopped`;
+    return done || current.sawBatches ? `Failed after ${of}` : "Failed before training began";
   }
 
   function showJobError(message) {
@@ -181,18 +254,20 @@
     if (result.seconds !== undefined) facts.push(`trained in ${formatSeconds(result.seconds)}`);
     if (result.device) facts.push(`on ${result.device}`);
     if (result.model) facts.push(`saved as ${result.model}`);
-    $("result-facts").textContent = facts.join(", ");
+    if (result.predictions) { // XOR: the four inputs and what the net answers
+      facts.push(result.success ? "XOR solved" : "XOR not solved: try another seed or more hidden neurons");
+    }
+    const xorAnswers = result.predictions
+      ? ". " + result.predictions.map((p) => `${p.input.join(" xor ")} → ${p.output.toFixed(3)}`).join("; ") : "";
+    $("result-facts").textContent = facts.join(", ") + xorAnswers;
     current.model = result.model || null;
+    current.modelName = current.model;
+    if (current.model) showModelName(current.id, current.model, facts, xorAnswers);
     const digitModel = current.model && result.confusion;
     $("use-model").hidden = !digitModel;
     $("use-model").disabled = !isTeacher;
     $("use-note").textContent = !digitModel ? "" : isTeacher
       ? "Makes the Draw page predict with this model." : "Only the teacher can choose the model the Draw page uses.";
-    if (result.predictions) { // XOR: the four inputs and what the net answers
-      facts.push(result.success ? "XOR solved" : "XOR not solved: try another seed or more hidden neurons");
-      $("result-facts").textContent = facts.join(", ") + ". " + result.predictions.map(
-        (p) => `${p.input.join(" xor ")} → ${p.output.toFixed(3)}`).join("; ");
-    }
     if (result.confusion) renderConfusionMatrix($("confusion"), result.confusion);
     else $("confusion").replaceChildren();
     const gallery = result.misclassified || [];
@@ -211,6 +286,19 @@
     }));
   }
 
+  // People tell models apart by their names ("CNN · 2 epochs · sample · 93.4%"), not by ids.
+  async function showModelName(jobId, modelId, facts, tail) {
+    let name = modelId;
+    try {
+      const response = await fetch(`/api/models/${encodeURIComponent(modelId)}`);
+      if (response.ok) name = (await response.json()).name || modelId;
+    } catch (err) { /* the id will do */ }
+    if (!current || current.id !== jobId) return; // the page moved on meanwhile
+    current.modelName = name;
+    const saved = name === modelId ? `saved as ${modelId}` : `saved as “${name}” (${modelId})`;
+    $("result-facts").textContent = facts.map((f) => (f === `saved as ${modelId}` ? saved : f)).join(", ") + tail;
+  }
+
   $("cancel").addEventListener("click", async () => {
     if (!current) return;
     $("cancel").disabled = true;
@@ -218,11 +306,26 @@
     if (!response.ok) showJobError((await response.json()).error);
   });
 
+  // ModelActions asks the teacher first when the model is weaker or trained on the sample; without it, activate.
+  async function activateModel(modelId, name) {
+    if (window.ModelActions) return window.ModelActions.activate(modelId);
+    const response = await fetch(`/api/models/${encodeURIComponent(modelId)}/activate`, { method: "POST" });
+    const answer = await response.json().catch(() => ({}));
+    return { ok: response.ok,
+             message: response.ok ? `The Draw page now predicts with ${name}.` : answer.error || `error ${response.status}` };
+  }
+
   $("use-model").addEventListener("click", async () => {
     if (!current || !current.model) return;
-    const response = await fetch(`/api/models/${encodeURIComponent(current.model)}/activate`, { method: "POST" });
-    const answer = await response.json();
-    $("use-note").textContent = response.ok ? `The Draw page now predicts with ${current.model}.` : answer.error;
+    $("use-model").disabled = true;
+    try {
+      const { message } = await activateModel(current.model, current.modelName || current.model);
+      $("use-note").textContent = message || "";
+    } catch (err) {
+      $("use-note").textContent = "the server cannot be reached";
+    } finally {
+      $("use-model").disabled = !isTeacher;
+    }
   });
 
   // -- history ---------------------------------------------------------------
@@ -232,6 +335,8 @@
     clearTimeout(historyTimer);
     historyTimer = setTimeout(refreshHistory, 200);
   }
+
+  const COLUMNS = ["Started", "Network", "Parameters", "State", "Epochs", "Test accuracy", "Device"];
 
   async function refreshHistory() {
     const { jobs } = await (await fetch("/api/jobs")).json();
@@ -247,12 +352,17 @@
         job.test_accuracy !== undefined ? `${(job.test_accuracy * 100).toFixed(2)}%` : "–",
         job.device || "–",
       ];
-      for (const text of cells) tr.insertCell().textContent = text;
+      cells.forEach((text, i) => {
+        const cell = tr.insertCell();
+        cell.textContent = text;
+        cell.dataset.label = COLUMNS[i]; // phones show each row as a card with these labels
+      });
       tr.cells[3].className = `state-${job.state}`;
       const button = document.createElement("button");
       button.type = "button";
       button.textContent = "Watch";
-      button.addEventListener("click", () => watch(job.id));
+      button.setAttribute("aria-label", `Watch job ${job.id} (${job.net}, ${job.state})`);
+      button.addEventListener("click", () => watch(job.id, job.state));
       tr.insertCell().appendChild(button);
       return tr;
     });
@@ -262,12 +372,19 @@
   }
 
   function markWatched() {
-    for (const tr of $("history").tBodies[0].rows) tr.classList.toggle("watched", !!current && tr.dataset.job === current.id);
+    for (const tr of $("history").tBodies[0].rows) {
+      const watched = !!current && tr.dataset.job === current.id;
+      tr.classList.toggle("watched", watched);
+      const button = tr.querySelector("button");
+      if (button) button.textContent = watched ? "Watching" : "Watch";
+    }
   }
+
+  function describeJob(p) { return `${p.net.toUpperCase()}, ${describeParams(p)}`; }
 
   function describeParams(p) {
     const parts = [`${p.epochs} epochs`, `batch ${p.batch_size}`, `${p.optimizer} ${p.learning_rate}`, `hidden ${p.hidden}`];
-    if (p.net !== "xor") parts.push(p.data === "sample" ? "sample data" : "MNIST");
+    if (p.net !== "xor") parts.push(p.data === "sample" ? "sample" : "full MNIST");
     if (p.augment) parts.push("augmented");
     return parts.join(", ");
   }
@@ -275,17 +392,16 @@
   function formatSeconds(s) {
     if (s === undefined || s === null) return "–";
     if (s < 60) return `${Math.round(s)} s`;
-    return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+    const minutes = Math.floor(s / 60), seconds = Math.round(s % 60);
+    return seconds === 60 ? `${minutes + 1} min` : `${minutes} min ${seconds} s`;
   }
 
   socket.on("jobs", loadHistory); // a job was queued, started or finished
 
   (async function start() {
     await loadNetworks();
-    const jobs = await refreshHistory();
-    // Show what is happening now: a live job first, else the latest one.
-    const live = jobs.find((j) => ["running", "starting"].includes(j.state)) || jobs.find((j) => j.state === "queued");
-    const shown = live || jobs[0];
-    if (shown && !current) watch(shown.id);
+    await refreshHistory();
+    // Follow the class: the live job when the page opens, else the latest; then each job the teacher starts.
+    stream.followClass({ show: (job) => watch(job.id, job.state), latest: true });
   })();
 })();
