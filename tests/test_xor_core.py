@@ -145,8 +145,44 @@ def test_run_job_streams_snapshots_and_saves_a_real_keras_model(tmp_path):
     np.testing.assert_allclose(weights["W1"], result["weights"]["W1"], atol=1e-7)
     meta = store.metadata(result["model"])
     assert meta["network"] == "xor" and meta["hidden"] == 4 and meta["parameters"] == 17
+    assert meta["success"] is True and meta["name"] == "XOR \u00b7 4 hidden \u00b7 seed 7" == result["name"]
     keras_out = np.asarray(model(xor.XOR_INPUTS, training=False))[:, 0]
     np.testing.assert_allclose(keras_out, [p["output"] for p in result["predictions"]], atol=1e-6)
+
+
+def test_one_hidden_unit_can_never_learn_xor():
+    """relu(h) at [0,1] and [1,0] must sit on one side of a threshold and at [0,0], [1,1] on the other, but
+    h(0,0) + h(1,1) = h(0,1) + h(1,0): so a 1-unit net fails for every seed, which makes it a reliable failed run."""
+    assert not any(xor.solved(xor.train_one(1, seed)[2]) for seed in range(20))
+
+
+def test_a_failed_run_is_not_saved_but_carries_its_end(tmp_path):
+    store = ModelStore(tmp_path)
+    result = xor.run_job(spec(hidden=1, seed=3), lambda *a, **k: None, lambda: False, store)
+    assert result["success"] is False and result["model"] is None and result["saved"] is False
+    assert not list(tmp_path.glob("*.keras")) and store.list() == []
+    assert result["name"] == "XOR \u00b7 1 hidden \u00b7 seed 3 \u00b7 failed"
+    assert result["parameters"] == 5 and len(result["predictions"]) == 4
+    assert not all(p["correct"] for p in result["predictions"])
+    np.testing.assert_allclose(xor.forward(xor.weights_from_json(result["weights"]), xor.XOR_INPUTS),
+                               [p["output"] for p in result["predictions"]], atol=1e-7)
+
+    # kept later (the /api/xor/keep path): a real model, marked failed, with the same weights
+    model_id = xor.save_run(store, spec(hidden=1, seed=3).to_dict(), result, model_id="kept")
+    meta = store.metadata(model_id)
+    assert meta["success"] is False and meta["name"].endswith("\u00b7 failed") and meta["parameters"] == 5
+    weights = xor.weights_of(load_file(store.path(model_id)))
+    np.testing.assert_allclose(weights["W1"], result["weights"]["W1"], atol=0)
+
+
+def test_a_named_run_is_kept_even_when_it_fails(tmp_path):
+    """The CLI names its model (`train xor` writes models/xor): what it trains is saved, marked failed."""
+    store = ModelStore(tmp_path)
+    result = xor.run_job(spec(hidden=1, seed=3), lambda *a, **k: None, lambda: False, store, model_id="xor")
+    assert result["model"] == "xor" and result["saved"] is True
+    assert store.metadata("xor")["success"] is False
+    assert xor.run_job(spec(hidden=1, seed=4), lambda *a, **k: None, lambda: False, store,
+                       model_id="other", keep_failed=False)["model"] is None
 
 
 def test_run_job_stops_when_asked(tmp_path):
@@ -172,6 +208,14 @@ def test_cli_study_json_shape():
     assert report["results"]["2"]["success_rate"] == xor.study((2,), 10)["results"][2]["success_rate"]
     assert isinstance(report["seconds"], float)
     assert run_cli("xor-study", "--seeds", "0").returncode == 1
+
+
+def test_cli_train_xor_saves_what_it_trains_marked(tmp_path):
+    done = run_cli("train", "xor", "--hidden", "1", "--seed", "3", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    meta = json.loads((tmp_path / "xor.json").read_text())
+    assert meta["success"] is False and meta["name"].endswith("failed") and (tmp_path / "xor.keras").is_file()
+    assert "Saved" in done.stdout
 
 
 def test_cli_xor_prints_what_the_tutorial_prints():

@@ -342,13 +342,70 @@ def event_intervals(epochs):
     return max(1, epochs // 200), max(1, epochs // 40)
 
 
-def run_job(spec, emit, should_stop, store, model_id=None):
-    """Train the XOR net of `spec` (webapp.core.training.JobSpec) and save it into `store`.
+def run_name(hidden, seed, success):
+    """A name people can tell apart: "XOR · 2 hidden · seed 3", with " · failed" for a run that did not learn XOR."""
+    name = f"XOR \u00b7 {hidden} hidden" + (f" \u00b7 seed {seed}" if seed is not None else "")
+    return name + ("" if success else " \u00b7 failed")
+
+
+def parameter_count(hidden):
+    return 2 * hidden + hidden + hidden + 1  # W1, b1, W2, b2
+
+
+def weights_from_json(weights):
+    """The inverse of weights_json: float32 arrays shaped as the Keras layers hold them."""
+    return {
+        "W1": np.asarray(weights["W1"], np.float32).reshape(2, -1),
+        "b1": np.asarray(weights["b1"], np.float32).reshape(-1),
+        "W2": np.asarray(weights["W2"], np.float32).reshape(-1, 1),
+        "b2": np.asarray(weights["b2"], np.float32).reshape(-1),
+    }
+
+
+def save_run(store, recipe, result, model_id=None, **extra):
+    """Save a finished run (a run_job result: its final weights and figures) as a Keras model; returns the id.
+
+    `recipe` is the job's spec as a dict. The metadata says whether the run learned XOR (`success`) and names
+    it so, e.g. "XOR · 1 hidden · seed 3 · failed"."""
+    import keras
+
+    weights = weights_from_json(result["weights"])
+    model = keras_model(weights, recipe.get("learning_rate", 0.1))
+    meta = {
+        "network": "xor",
+        "name": run_name(result["hidden"], result["seed"], result["success"]),
+        "recipe": recipe,
+        "epochs": recipe.get("epochs"),
+        "hidden": result["hidden"],
+        "seed": result["seed"],
+        "seconds": result["seconds"],
+        "test_accuracy": result["test_accuracy"],
+        "success": result["success"],
+        "final_loss": result["final_loss"],
+        "parameters": int(model.count_params()),
+        "device": result.get("device", DEVICE),
+        "trainer": "webapp.core.xor (NumPy, the tutorial's recipe step for step)",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "keras": keras.__version__,
+        **extra,
+    }
+    return store.save(model, meta, model_id=model_id)
+
+
+def run_job(spec, emit, should_stop, store, model_id=None, keep_failed=None):
+    """Train the XOR net of `spec` (webapp.core.training.JobSpec); save it into `store` if it learned XOR.
 
     Emits `state`, then `epoch` events (loss, accuracy; every few with the
-    weights, the four outputs and the decision boundary), and returns the result."""
+    weights, the four outputs and the decision boundary), and returns the result.
+
+    A run that did not learn XOR is not saved (its result still carries the final weights and predictions,
+    so the teacher may keep it later: webapp.web.xor_api's /api/xor/keep), unless `keep_failed`. By default
+    a caller that names the model (the CLI: `train xor` saves models/xor) keeps it either way: it asked for
+    that file; a web job names none, so a failed run never becomes anyone's model by itself."""
     from webapp.core.training import Cancelled, JobFailed
 
+    if keep_failed is None:
+        keep_failed = model_id is not None
     if spec.optimizer != "sgd" or spec.batch_size != 1:
         raise JobFailed("the XOR lab trains the tutorial's recipe: optimizer sgd with batch size 1")
     emit("state", state="running", device=DEVICE, data="the four XOR cases", hidden=spec.hidden, seed=spec.seed)
@@ -380,40 +437,25 @@ def run_job(spec, emit, should_stop, store, model_id=None):
 
     success = bool(solved(outputs))
     final = predictions(weights)
-    accuracy = sum(p["correct"] for p in final) / 4
-    model = keras_model(weights, spec.learning_rate)
-    import keras
-
-    meta = {
-        "network": "xor",
-        "recipe": spec.to_dict(),
-        "epochs": spec.epochs,
-        "hidden": spec.hidden,
-        "seed": spec.seed,
-        "seconds": round(compute["seconds"], 3),
-        "test_accuracy": accuracy,
+    result = {
+        "model": None,
+        "saved": False,
         "success": success,
-        "final_loss": float(losses[-1]),
-        "parameters": int(model.count_params()),
-        "device": DEVICE,
-        "trainer": "webapp.core.xor (NumPy, the tutorial's recipe step for step)",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "keras": keras.__version__,
-    }
-    saved_id = store.save(model, meta, model_id=model_id)
-    return {
-        "model": saved_id,
-        "success": success,
+        "name": run_name(spec.hidden, spec.seed, success),
         "predictions": final,
         "final_loss": float(losses[-1]),
-        "test_accuracy": accuracy,
+        "test_accuracy": sum(p["correct"] for p in final) / 4,
         "seconds": round(compute["seconds"], 3),
         "device": DEVICE,
         "hidden": spec.hidden,
         "seed": spec.seed,
-        "parameters": meta["parameters"],
+        "parameters": parameter_count(spec.hidden),
         "weights": weights_json(weights),
     }
+    if success or keep_failed:
+        result["model"] = save_run(store, spec.to_dict(), result, model_id=model_id)
+        result["saved"] = True
+    return result
 
 
 # -- the convergence study -------------------------------------------------------
