@@ -118,13 +118,18 @@ def test_study_streams_progress_and_matches_the_core(server, sio):
     for size in (2, 3):
         assert done["results"][str(size)]["successes"] == expected[size]["successes"]
         assert done["results"][str(size)]["ci95"] == expected[size]["ci95"]
-    latest = requests.get(f"{server.url}/api/xor/study", timeout=30).json()
+    latest = requests.get(f"{server.url}/api/xor/study", timeout=30).json()["study"]
     assert latest["id"] == study_id and latest["state"] == "done"
+    assert requests.get(f"{server.url}/api/xor/study/{study_id}", timeout=30).json()["state"] == "done"
 
 
 def test_viewers_may_look_but_not_train(start_server, page):
     viewer_server = start_server(env={"NEURONLAB_TRUST_LOCALHOST": "0"})
     assert requests.get(f"{viewer_server.url}/api/xor/breakdown?x=0,1", timeout=30).status_code == 200
+    # before any study: an empty answer, not a 404 (the page asks for it on opening); unknown ids stay 404
+    none_yet = requests.get(f"{viewer_server.url}/api/xor/study", timeout=30)
+    assert none_yet.status_code == 200 and none_yet.json() == {"study": None}
+    assert requests.get(f"{viewer_server.url}/api/xor/study/nope", timeout=30).status_code == 404
     assert requests.post(f"{viewer_server.url}/api/xor/study", json={}, timeout=30).status_code == 401
     assert requests.post(f"{viewer_server.url}/api/xor/study", json={"seeds": 5}, timeout=30,
                          headers=viewer_server.teacher_headers()).status_code == 202
@@ -140,12 +145,18 @@ def test_page_trains_and_fills_in(server, page):
     assert page.locator("#xor-diagram line").count() == 2 * 2 + 2
     page.fill("#xor-hidden", "2")
     page.fill("#xor-seed", "8")  # a seed whose 2-unit net fails...
+    models_before = requests.get(f"{server.url}/api/xor/models", timeout=30).json()["models"]
+    chosen_before = page.input_value("#xor-model")
     page.click("#xor-train")
     page.wait_for_selector("#xor-skip:visible", timeout=60_000)
     page.click("#xor-skip")
     page.wait_for_selector("#xor-retry-row:visible", timeout=180_000)
-    assert "failed" in page.inner_text("#xor-train-status")
+    assert "failed" in page.inner_text("#xor-train-status") and "not saved" in page.inner_text("#xor-train-status")
     assert page.inner_text("#xor-retry") == "Retry with seed 9"
+    assert page.is_visible("#xor-keep")  # the teacher may keep it; nothing was saved or selected by itself
+    assert page.input_value("#xor-model") == chosen_before
+    assert "seed 8" in page.inner_text("#xor-shown") and page.locator("#xor-predictions tr.wrong").count() > 0
+    assert requests.get(f"{server.url}/api/xor/models", timeout=30).json()["models"] == models_before
     page.click("#xor-retry")  # ...and the next one learns
     page.wait_for_function("document.querySelector('#xor-train-status').dataset.tone === 'good'", timeout=180_000)
     assert page.get_attribute("#xor-heatmap", "data-filled") == "true"
@@ -164,6 +175,10 @@ def test_page_trains_and_fills_in(server, page):
     first.click()
     assert page.inner_text("#xor-explain").replace("\n", " ").endswith(expected["steps"][0]["elements"][0]["text"])
     assert page.locator("#xor-steps td.source").count() == 5
+    assert page.inner_text("#xor-all-steps") == "Show all steps"
     page.click("#xor-all-steps")
     assert page.locator(".xor-step").count() == 4
+    assert page.inner_text("#xor-all-steps") == "Show one step at a time"
+    page.click("#xor-all-steps")
+    assert page.locator(".xor-step").count() == 1 and page.inner_text("#xor-all-steps") == "Show all steps"
     assert page.locator("#xor-predictions tr.right").count() == 4

@@ -1,13 +1,15 @@
 // The forward pass as matrices with the real numbers, one step at a time.
-// Clicking a number in a step's result shows the arithmetic behind it and
-// highlights the numbers it came from.
+// Clicking a number in a step's result (or Enter/Space on it: each is a Tab stop) shows the
+// arithmetic behind it and highlights the numbers it came from.
 "use strict";
 
 class XorMatrixView {
-  constructor(container, explain, label) {
+  // allButton: the show-all toggle, whose label says what pressing it will do next
+  constructor(container, explain, label, allButton) {
     this.container = container;
     this.explain = explain;
     this.label = label;
+    this.allButton = allButton;
     this.steps = [];
     this.current = 0;
     this.showAll = false;
@@ -15,11 +17,19 @@ class XorMatrixView {
       const cell = e.target.closest("td[data-element]");
       if (cell) this.select(cell);
     });
+    container.addEventListener("keydown", (e) => {
+      const cell = e.target.closest("td[data-element]");
+      if (!cell || (e.key !== "Enter" && e.key !== " ")) return;
+      e.preventDefault(); // Space would scroll the page
+      this.select(cell);
+    });
   }
 
+  // Another input or model: a new walk through the pass, from step 1, one step at a time.
   load(breakdown) {
     this.steps = breakdown.steps;
-    this.current = Math.min(this.current, this.steps.length - 1);
+    this.current = 0;
+    this.showAll = false;
     this.render();
   }
 
@@ -36,7 +46,9 @@ class XorMatrixView {
 
   static matrix(name, rows, stepIndex, isResult) {
     const body = rows.map((row, r) => "<tr>" + row.map((value, c) => {
-      const attrs = isResult ? ` data-element="${stepIndex}:${r}:${c}" tabindex="0" title="Where does this come from?"` : "";
+      const where = rows.length > 1 ? `[${r}][${c}]` : `[${c}]`;
+      const attrs = isResult ? ` data-element="${stepIndex}:${r}:${c}" tabindex="0" title="Where does this come from?"` +
+        ` aria-label="${name}${where} = ${XorFormat.number(value)}: show where it comes from"` : "";
       return `<td data-matrix="${name}" data-row="${r}" data-col="${c}"${attrs}>${XorFormat.number(value)}</td>`;
     }).join("") + "</tr>").join("");
     return `<figure class="matrix${isResult ? " result" : ""}"><figcaption>${name}</figcaption><table><tbody>${body}</tbody></table></figure>`;
@@ -59,6 +71,7 @@ class XorMatrixView {
     const shown = this.showAll ? this.steps.map((s, i) => [s, i]) : [[this.steps[this.current], this.current]];
     this.container.innerHTML = shown.map(([s, i]) => this.renderStep(s, i)).join("");
     this.label.textContent = this.showAll ? `all ${this.steps.length} steps` : `step ${this.current + 1} of ${this.steps.length}`;
+    if (this.allButton) this.allButton.textContent = this.showAll ? "Show one step at a time" : "Show all steps";
     this.container.dataset.step = String(this.current);
   }
 

@@ -40,7 +40,7 @@ class XorNetworkDiagram {
       node(output, values ? XorFormat.number(values.out, 2) : "out", `b ${XorFormat.number(weights.b2[0], 2)}`, "output"),
     ];
     this.container.innerHTML =
-      `<svg viewBox="0 0 ${this.width} ${height}" role="img" aria-label="network diagram">${edges.join("")}${nodes.join("")}</svg>`;
+      `<svg viewBox="0 0 ${this.width} ${height}" role="img" aria-label="The network: 2 inputs, ${hidden} hidden units and 1 output, with the weights on the edges">${edges.join("")}${nodes.join("")}</svg>`;
     this.container.dataset.hidden = String(hidden);
   }
 }

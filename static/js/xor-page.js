@@ -1,14 +1,20 @@
 // The XOR page: the model's forward pass step by step, live training of the tutorial's
 // recipe (paced so people can watch), and the convergence study.
+// Everyone follows the teacher's XOR runs through JobStream.followClass, as /train does.
+// A run that did not learn XOR is shown but never selected; the teacher may keep it.
 "use strict";
 
 (function () {
   const $ = (id) => document.getElementById(id);
   const teacher = document.body.dataset.role === "teacher";
   const socket = io({ transports: ["websocket", "polling"] });
+  // Whether this page hears the class live (tests and screenshots wait on it).
+  socket.on("connect", () => { document.body.dataset.socket = "connected"; });
+  socket.on("disconnect", () => { document.body.dataset.socket = "disconnected"; });
   const diagram = new XorNetworkDiagram($("xor-diagram"));
   const heatmap = new XorHeatmap($("xor-heatmap"));
-  const matrices = new XorMatrixView($("xor-steps"), $("xor-explain"), $("xor-step-label"));
+  const matrices = new XorMatrixView($("xor-steps"), $("xor-explain"), $("xor-step-label"), $("xor-all-steps"));
+  const EXPLAIN = $("xor-explain").textContent;
   const studyPlot = new XorStudyPlot($("xor-study-plot"));
   const lossChart = new LineChart($("xor-loss"), {
     title: "Loss (binary cross-entropy) per epoch", yLabel: "loss",
@@ -19,6 +25,7 @@
   const EPOCHS = 1000; // the tutorial's recipe
   let input = "0,1";
   let playback = null; // the run being shown: {jobId, queue, epochs, startedAt, final, skip}
+  let failedRun = null; // the last run that did not learn XOR: {jobId, name}, which the teacher may keep
   let shownStudy = null;
 
   async function call(url, options = {}) {
@@ -42,26 +49,49 @@
 
   // -- a model: its diagram, its breakdown, its predictions, its boundary -----
 
+  function modelLabel(m) {
+    let label = m.name || m.id;
+    if (!m.name) {
+      const facts = [m.hidden ? `${m.hidden} hidden` : null, m.seed !== null && m.seed !== undefined ? `seed ${m.seed}` : null]
+        .filter(Boolean);
+      if (facts.length) label += ` (${facts.join(", ")})`;
+    }
+    if (m.success === false && !/fail/i.test(label)) label += " · failed";
+    if (m.success === false) label += ": did not learn XOR";
+    if (m.source === "shipped" && !/shipped/i.test(label)) label += " · shipped";
+    return label;
+  }
+
+  // Fills the picker; keeps the current choice unless `select` names another. Says whether the choice changed.
   async function loadModels(select) {
     const answer = await call("/api/xor/models");
+    if (!answer.ok) { showError(answer.body.error); return false; }
     const picker = $("xor-model");
-    const previous = select || picker.value;
+    const before = picker.value;
+    const wanted = select || before;
     picker.innerHTML = "";
     (answer.body.models || []).forEach((m) => {
       const option = document.createElement("option");
       option.value = m.id;
-      const facts = [m.hidden ? `${m.hidden} hidden` : null, m.seed !== null && m.seed !== undefined ? `seed ${m.seed}` : null,
-        m.success === false ? "did not learn XOR" : null, m.source === "shipped" ? "shipped" : null].filter(Boolean);
-      option.textContent = `${m.id}${facts.length ? ` (${facts.join(", ")})` : ""}`;
+      option.textContent = modelLabel(m);
+      option.dataset.success = String(m.success !== false);
       picker.append(option);
     });
-    if (previous && [...picker.options].some((o) => o.value === previous)) picker.value = previous;
+    if (wanted && [...picker.options].some((o) => o.value === wanted)) picker.value = wanted;
     if (!picker.options.length) showError("There is no XOR model yet: train one below.");
+    return picker.value !== before;
+  }
+
+  function showingModel() {
+    const picker = $("xor-model");
+    const chosen = picker.options[picker.selectedIndex];
+    $("xor-shown").textContent = chosen ? `Model: ${chosen.textContent}` : "–";
   }
 
   async function loadBreakdown() {
     const model = $("xor-model").value;
     if (!model) return;
+    $("xor-explain").textContent = EXPLAIN;
     const answer = await call(`/api/xor/breakdown?${new URLSearchParams({ x: input, model })}`);
     if (!answer.ok) { showError(answer.body.error); return; }
     showError("");
@@ -71,7 +101,10 @@
     const one = input !== "all" ? { X: b.input[0], X2: b.steps[1].output[0], out: b.output[0] } : null;
     diagram.draw(b.weights, one);
     showPredictions(b.predictions.map((p) => p.output));
-    if (!playback) heatmap.draw(XorHeatmap.gridFrom(b.weights));
+    if (!playback) {
+      showingModel();
+      heatmap.draw(XorHeatmap.gridFrom(b.weights));
+    }
     const keras = b.keras_output.map((v) => XorFormat.number(v)).join(", ");
     $("xor-check").textContent = `Keras's own output for the same input: ${keras} ` +
       `(differs from the sums above by at most ${b.max_difference.toExponential(1)}).`;
@@ -88,12 +121,17 @@
   }
 
   document.querySelectorAll(".xor-input").forEach((button) => button.addEventListener("click", () => {
-    input = button.dataset.x;
-    document.querySelectorAll(".xor-input").forEach((b) => b.classList.toggle("selected", b === button));
-    $("xor-explain").textContent = "Click any number in a result to see where it came from.";
+    chooseInput(button);
     loadBreakdown();
   }));
-  document.querySelector('.xor-input[data-x="0,1"]').classList.add("selected");
+  function chooseInput(button) {
+    input = button.dataset.x;
+    document.querySelectorAll(".xor-input").forEach((b) => {
+      b.classList.toggle("selected", b === button);
+      b.setAttribute("aria-pressed", String(b === button));
+    });
+  }
+  chooseInput(document.querySelector('.xor-input[data-x="0,1"]'));
   $("xor-model").addEventListener("change", loadBreakdown);
   $("xor-prev").addEventListener("click", () => matrices.go(-1));
   $("xor-next").addEventListener("click", () => matrices.go(1));
@@ -107,6 +145,7 @@
     const hidden = Number($("xor-hidden").value);
     $("xor-seed").value = seed;
     $("xor-retry-row").hidden = true;
+    failedRun = null;
     setStatus("Asking the server to train…");
     const answer = await post("/api/jobs", { net: "xor", hidden, seed, epochs: EPOCHS });
     if (!answer.ok) { setStatus(answer.body.error || "the server refused", "bad"); return; }
@@ -119,6 +158,9 @@
     lossChart.clear();
     playback = { jobId, queue: [], epochs: EPOCHS, startedAt: null, final: null, skip: false };
     playback.timer = setInterval(tick, TICK_MS);
+    $("xor-retry-row").hidden = true;
+    failedRun = null;
+    $("xor-shown").textContent = "The run being trained";
     $("xor-train").disabled = true;
     $("xor-skip").hidden = false;
     setStatus("Waiting for the training to start…");
@@ -159,7 +201,7 @@
 
   async function finish(done) {
     clearInterval(playback.timer);
-    const seed = Number($("xor-seed").value);
+    const jobId = playback.jobId;
     playback = null;
     $("xor-train").disabled = !teacher;
     $("xor-skip").hidden = true;
@@ -170,18 +212,48 @@
     }
     const result = done.result;
     const timing = `${result.seconds.toFixed(2)} s of computing`;
+    $("xor-seed").value = result.seed; // a viewer's form says which run this was
+    $("xor-hidden").value = result.hidden;
     if (result.success) {
       setStatus(`It learned XOR: all four outputs are on the right side of 0.5 (${timing}). ` +
-        `Saved as ${result.model}.`, "good");
-    } else {
-      const wrong = result.predictions.filter((p) => !p.correct)
-        .map((p) => `[${p.input.join(", ")}] gives ${XorFormat.number(p.output)} but should be ${p.target}`).join("; ");
-      setStatus(`This run failed: ${wrong}. That happens often with few hidden units; ` +
-        "the tutorial's advice is to train again with a new seed.", "bad");
-      $("xor-retry").textContent = `Retry with seed ${seed + 1}`;
-      $("xor-retry-row").hidden = !teacher;
+        `Saved as ${result.name || result.model}.`, "good");
+      await loadModels(result.model); // those watching switch to the new model, which works
+      await loadBreakdown();
+      return;
     }
-    await loadModels(result.model);
+    // A failed run: show its end state here, but select nothing and save nothing (the teacher may keep it).
+    const wrong = result.predictions.filter((p) => !p.correct)
+      .map((p) => `[${p.input.join(", ")}] gives ${XorFormat.number(p.output)} but should be ${p.target}`).join("; ");
+    setStatus(`This run failed: ${wrong}. That happens often with few hidden units; ` +
+      "the tutorial's advice is to train again with a new seed. " +
+      (result.model ? `It was saved as ${result.name || result.model}.` : "It was not saved."), "bad");
+    diagram.draw(result.weights);
+    showPredictions(result.predictions.map((p) => p.output));
+    heatmap.draw(XorHeatmap.gridFrom(result.weights));
+    $("xor-shown").textContent = `The run just trained: ${result.name || `${result.hidden} hidden, seed ${result.seed}`}` +
+      (result.model ? "" : ", not saved");
+    failedRun = result.model ? null : { jobId, name: result.name };
+    $("xor-retry").textContent = `Retry with seed ${result.seed + 1}`;
+    $("xor-keep").hidden = !failedRun;
+    $("xor-keep").disabled = false;
+    $("xor-retry-row").hidden = !teacher;
+    await loadModels(); // the list may have changed; the choice stays
+  }
+
+  async function keepRun() {
+    if (!failedRun) return;
+    $("xor-keep").disabled = true;
+    const answer = await post("/api/xor/keep", { job: failedRun.jobId });
+    if (!answer.ok) {
+      $("xor-keep").disabled = false;
+      setStatus(`Could not keep the run: ${answer.body.error}`, "bad");
+      return;
+    }
+    const model = answer.body.model;
+    failedRun = null;
+    $("xor-keep").hidden = true;
+    setStatus(`Kept as “${model.name || model.id}”, marked failed, for the lesson. It is selected for you only.`, "bad");
+    await loadModels(model.id); // the teacher asked for it; viewers' choices stay as they are
     await loadBreakdown();
   }
 
@@ -195,10 +267,13 @@
   $("xor-train").addEventListener("click", () => train(Number($("xor-seed").value) || 0));
   $("xor-retry").addEventListener("click", () => train(Number($("xor-seed").value) + 1));
   $("xor-skip").addEventListener("click", () => { if (playback) playback.skip = true; });
-  // Everyone watches the teacher's XOR runs live.
-  socket.on("jobs", (message) => {
-    const job = message && message.job;
-    if (job && job.net === "xor" && ["queued", "starting", "running"].includes(job.state) && !playback) watch(job.id);
+  $("xor-keep").addEventListener("click", keepRun);
+  // Everyone watches the teacher's XOR runs live, through the same mechanism as /train.
+  stream.followClass({ accepts: (job) => job.net === "xor", show: (job) => watch(job.id) });
+  // Someone kept, trained or deleted a model: refresh the list, keeping this page's choice if it still exists.
+  socket.on("models", async () => {
+    if (await loadModels()) await loadBreakdown();
+    else if (!playback && !failedRun) showingModel(); // a renamed model shows its new name
   });
 
   // -- the convergence study ---------------------------------------------------
@@ -233,6 +308,7 @@
 
   function drawStudy() {
     const rows = Object.values(studyRows).sort((a, b) => a.hidden - b.hidden);
+    $("xor-study-results").hidden = !rows.length;
     $("xor-study-table").querySelector("tbody").innerHTML = rows.map((r) =>
       `<tr data-hidden="${r.hidden}"><td>${r.hidden}</td><td>${r.successes} / ${r.runs}</td>` +
       `<td>${XorFormat.percent(r.success_rate)}</td><td>${XorFormat.percent(r.ci95[0])} – ${XorFormat.percent(r.ci95[1])}</td>` +
@@ -260,12 +336,12 @@
   // -- start ---------------------------------------------------------------------
 
   if (!teacher) {
-    ["xor-train", "xor-hidden", "xor-seed", "xor-retry", "xor-study-run", "xor-study-sizes", "xor-study-seeds"]
+    ["xor-train", "xor-hidden", "xor-seed", "xor-retry", "xor-keep", "xor-study-run", "xor-study-sizes", "xor-study-seeds"]
       .forEach((id) => { $(id).disabled = true; });
     $("xor-train-note").hidden = false;
     $("xor-study-note").hidden = false;
   }
   $("xor-seed").value = Math.floor(Math.random() * 1000);
   loadModels().then(loadBreakdown);
-  call("/api/xor/study").then((answer) => { if (answer.ok) showStudy(answer.body); });
+  call("/api/xor/study").then((answer) => { if (answer.ok && answer.body.study) showStudy(answer.body.study); });
 })();

@@ -4,7 +4,10 @@
 - GET /api/xor/models: the XOR models there are (shipped and trained).
 - POST /api/xor/study (teacher): start the convergence study; progress goes to
   every client as `xor_study` events ({"id", "type": "progress" | "result" | "done", ...}).
-- GET /api/xor/study[/<id>]: the latest (or a given) study, finished or not.
+- GET /api/xor/study: {"study": the latest study, finished or not, or null before any has run}.
+- GET /api/xor/study/<id>: that study, or 404.
+- POST /api/xor/keep {"job": id} (teacher): save a finished XOR run that did not learn XOR (such runs are
+  not saved by themselves), marked failed: 201 {"model": {...}}.
 
 Training an XOR net goes through the ordinary jobs API (POST /api/jobs with
 {"net": "xor"}), so its events are stored and relayed like any other job's.
@@ -21,6 +24,7 @@ from flask import Blueprint, current_app, jsonify, request
 from webapp.core import xor
 from webapp.core.models import LoadError, load_file
 from webapp.core.modelstore import UnknownModel, valid_id
+from webapp.web.api import models_changed
 from webapp.web.auth import teacher_required
 from webapp.web.lab import ApiError
 
@@ -168,10 +172,10 @@ class Studies:
                    seeds=state["seeds"], epochs=state["epochs"],
                    error=state.get("error"))
 
-    def get(self, study_id=None):
-        study_id = study_id or self.latest
-        if study_id is None:
-            raise ApiError(404, "no study has run yet")
+    def latest_study(self):
+        return self.studies.get(self.latest) if self.latest else None
+
+    def get(self, study_id):
         state = self.studies.get(study_id)
         if state is None:
             raise ApiError(404, f"no study called {str(study_id)[:40]!r}")
@@ -227,7 +231,16 @@ def models():
     found.sort(key=lambda m: m.get("date", ""), reverse=True)  # newest first...
     found.sort(key=lambda m: m["id"] != "xor")  # ...after the shipped default
     keys = ("id", "hidden", "seed", "epochs", "success", "final_loss", "source", "date", "seconds")
-    return jsonify({"models": [{k: m.get(k) for k in keys} for m in found]})
+    return jsonify({"models": [{**{k: m.get(k) for k in keys}, "name": model_name(m)} for m in found]})
+
+
+def model_name(meta):
+    """The model store's name (stored, or made from the metadata), else one from the XOR run's facts."""
+    if meta.get("name"):
+        return meta["name"]
+    if meta.get("hidden") is not None:
+        return xor.run_name(meta["hidden"], meta.get("seed"), meta.get("success") is not False)
+    return None
 
 
 @bp.post("/study")
@@ -238,9 +251,62 @@ def study_start():
 
 
 @bp.get("/study")
+def study_latest():
+    """The latest study, or {"study": null}: a page opening before any study asks nothing that is missing."""
+    latest = xor_lab()["studies"].latest_study()
+    return jsonify({"study": public_study(latest) if latest else None})
+
+
 @bp.get("/study/<study_id>")
-def study_get(study_id=None):
+def study_get(study_id):
     return jsonify(public_study(xor_lab()["studies"].get(study_id)))
+
+
+# -- keeping a failed run --------------------------------------------------------------
+
+_keep_lock = threading.Lock()  # two clicks on "Keep this run" save it once
+
+
+def kept_id(job_id):
+    return f"xor-{job_id}-failed"
+
+
+@bp.post("/keep")
+@teacher_required
+def keep():
+    """Save a finished XOR run that did not learn XOR, from the job's stored result, marked failed.
+
+    201 {"model"}: saved; 200: kept already (the same model); 404: no such job; 409: not a finished
+    failed XOR run (still running, cancelled, another network, or it learned XOR and was saved)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("job"), str) or not body["job"]:
+        raise ApiError(400, 'the body must be a JSON object like {"job": "<job id>"}', field="job")
+    jobs = current_app.extensions["neuronlab"].jobs
+    job = jobs.get(body["job"])  # 404 for an unknown job
+    if job["net"] != "xor":
+        raise ApiError(409, f"job {job['id']} trained {job['net']}, not XOR", field="job")
+    if job["state"] != "succeeded":
+        raise ApiError(409, f"job {job['id']} is {job['state']}: only a finished run can be kept", field="job")
+    done = next((e for e in reversed(jobs.db.events(job["id"])) if e["type"] == "done"), None)
+    result = (done or {}).get("result") or {}
+    if result.get("success"):
+        raise ApiError(409, f"job {job['id']} learned XOR and was saved as {result.get('model')}", field="job",
+                       model=result.get("model"))
+    if not result.get("weights"):
+        raise ApiError(409, f"job {job['id']} left no weights to keep", field="job")
+    store = xor_lab()["models"].store
+    model_id = kept_id(job["id"])
+    if not valid_id(model_id):
+        raise ApiError(409, f"job {job['id'][:40]!r} cannot name a model", field="job")
+    with _keep_lock:
+        try:
+            return jsonify({"model": store.metadata(model_id)}), 200  # kept already
+        except UnknownModel:
+            pass
+        with xor_lab()["models"].lock:  # Keras's TensorFlow backend is not thread-safe
+            xor.save_run(store, job["params"], result, model_id=model_id, kept_from_job=job["id"])
+    models_changed(kept=model_id)
+    return jsonify({"model": store.metadata(model_id)}), 201
 
 
 def public_study(state):
