@@ -67,7 +67,7 @@
     const answer = await call("/api/xor/models");
     if (!answer.ok) { showError(answer.body.error); return false; }
     const picker = $("xor-model");
-    const before = picker.value;
+    const before = picker.value; // read after the wait: another call may have chosen meanwhile
     const wanted = select || before;
     picker.innerHTML = "";
     (answer.body.models || []).forEach((m) => {
