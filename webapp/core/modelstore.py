@@ -3,6 +3,10 @@
 A model is `<id>.keras` beside `<id>.json`. Files are written to a temporary
 name in the same folder and renamed into place, metadata last, so a model is
 either complete and listed or absent: a crash can never leave half a model.
+
+Every listed model has a human `name`: the teacher's (kept in NAMES_FILE in the
+writable folder, since shipped folders are read-only), else the one in its
+metadata, else one made from the metadata by `model_name`.
 """
 import json
 import os
@@ -20,6 +24,9 @@ FILE_MODE = 0o666 & ~_UMASK  # mkstemp makes 0600 files; saved files get the usu
 MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 TMP_PREFIX = ".tmp-"
 RECHECK_S = 1.0  # a model saved by another process shows up within this
+NAMES_FILE = "_names.json"  # the teacher's names, by id; "_" can start no model id, so it is never a model
+MAX_NAME = 80
+NETWORK_LABELS = {"mlp": "MLP", "mlp2": "MLP2", "cnn": "CNN", "xor": "XOR"}
 
 
 class UnknownModel(KeyError):
@@ -47,6 +54,64 @@ def atomic_write_bytes(path, data):
 
 def atomic_write_json(path, obj):
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def percent(fraction):
+    """0.934 -> "93.4%", 0.9935 -> "99.35%": two decimals at most, no trailing zeros."""
+    return f"{fraction * 100:.2f}".rstrip("0").rstrip(".") + "%"
+
+
+def trained_on_sample(meta):
+    """Whether a model learnt from the small bundled sample rather than full MNIST."""
+    data = meta.get("data")
+    if isinstance(data, dict):
+        return bool(data.get("sample"))
+    if data is not None:
+        return data == "sample"
+    recipe = meta.get("recipe")
+    return isinstance(recipe, dict) and recipe.get("data") == "sample"
+
+
+def model_name(meta):
+    """A name people can tell apart, made from the metadata, e.g.
+    "CNN · 2 epochs · sample · 93.4%", "MLP · shipped · 98.84%", "XOR · 2 hidden · seed 3"."""
+    network = meta.get("network")
+    if network not in NETWORK_LABELS:  # an uploaded model: its file is all we know
+        return str(meta.get("filename") or meta.get("id") or "model")
+    parts = [NETWORK_LABELS[network]]
+    if meta.get("source") == "shipped":
+        parts.append("shipped")
+    if network == "xor":
+        if meta.get("hidden") is not None:
+            parts.append(f"{meta['hidden']} hidden")
+        if meta.get("seed") is not None:
+            parts.append(f"seed {meta['seed']}")
+        if meta.get("success") is False:
+            parts.append("failed")
+        return " · ".join(parts)
+    epochs = meta.get("epochs")
+    if isinstance(epochs, int) and meta.get("source") != "shipped":
+        parts.append(f"{epochs} epoch{'' if epochs == 1 else 's'}")
+    if trained_on_sample(meta):
+        parts.append("sample")
+    accuracy = meta.get("test_accuracy")
+    if isinstance(accuracy, (int, float)):
+        parts.append(percent(accuracy))
+    return " · ".join(parts)
+
+
+def clean_name(name):
+    """A teacher's name for a model, stripped; ValueError says what is wrong with it."""
+    if not isinstance(name, str):
+        raise ValueError("name must be a string")
+    name = name.strip()
+    if not name:
+        raise ValueError("name must not be empty")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"name must be at most {MAX_NAME} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValueError("name must be one line of text, without control characters")
+    return name
 
 
 def _unlink(path):
@@ -136,7 +201,29 @@ class ModelStore:
         """Look at the folders again on the next call (another process wrote to them)."""
         self._checked = float("-inf")
 
+    def _names(self):
+        """The teacher's names, by id ({} when none were given or the file is unreadable)."""
+        try:
+            names = json.loads((self.folder / NAMES_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+        return names if isinstance(names, dict) else {}
+
+    def rename(self, model_id, name):
+        """Give a model (shipped ones too) the teacher's name; returns its metadata.
+
+        Raises UnknownModel, or ValueError for a name `clean_name` refuses."""
+        self.path(model_id)  # UnknownModel for anything that is not a complete model
+        name = clean_name(name)
+        with self._lock:
+            names = self._names()
+            names[model_id] = name
+            atomic_write_json(self.folder / NAMES_FILE, names)
+            self.refresh()
+        return self.metadata(model_id)
+
     def _read_all(self):
+        names = self._names()
         seen, models = set(), []
         for folder in self._folders():
             for meta_file in sorted(folder.glob("*.json")):
@@ -151,6 +238,8 @@ class ModelStore:
                     continue
                 meta["id"] = model_id
                 meta.setdefault("source", "shipped" if folder != self.folder else "trained")
+                given = names.get(model_id) or meta.get("name")
+                meta["name"] = given if isinstance(given, str) and given.strip() else model_name(meta)
                 seen.add(model_id)
                 models.append(meta)
         return models
@@ -190,4 +279,7 @@ class ModelStore:
         with self._lock:
             _unlink(meta_file)  # metadata first: the model stops being listed at once
             _unlink(self.folder / f"{model_id}.keras")
+            names = self._names()
+            if names.pop(model_id, None) is not None:  # a later model of the same id starts unnamed
+                atomic_write_json(self.folder / NAMES_FILE, names)
             self.refresh()

@@ -1,4 +1,4 @@
-"""The JSON API: /api/predict and /api/models (list, show, activate, upload, delete)."""
+"""The JSON API: /api/predict and /api/models (list, show, activate, rename, upload, delete)."""
 import base64
 import binascii
 import os
@@ -81,21 +81,31 @@ def predict():
     return jsonify(predict_answer(image_bytes, model))
 
 
-MODEL_FIELDS = ("id", "network", "parameters", "test_accuracy", "source", "epochs", "seconds", "date",
-                "device", "active", "default", "data", "recipe", "name")
+MODEL_FIELDS = ("id", "name", "network", "parameters", "test_accuracy", "source", "epochs", "seconds", "date",
+                "device", "active", "default", "data", "recipe", "hidden", "seed", "success")
 
 
 @bp.get("/models")
 def models():
     listed = [{k: m[k] for k in MODEL_FIELDS if k in m} for m in lab().models()]
-    for m in listed:
-        m.setdefault("name", m["id"])
     return jsonify({"models": listed, "active": lab().active()})
 
 
 @bp.get("/models/<model_id>")
 def model(model_id):
     return jsonify(lab().metadata(model_id))
+
+
+@bp.patch("/models/<model_id>")
+@teacher_required
+def rename_model(model_id):
+    """{"name": "..."} -> the model with its new name; shipped models may be renamed too."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or "name" not in body:
+        raise ApiError(400, "send a JSON object like {\"name\": \"CNN for Monday\"}")
+    meta = lab().rename(model_id, body["name"])
+    models_changed(renamed=model_id)
+    return jsonify({"model": meta})
 
 
 @bp.post("/models/<model_id>/activate")

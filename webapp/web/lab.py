@@ -96,6 +96,17 @@ class Lab:
             self._chosen_cache = chosen
         return self.active()
 
+    def rename(self, model_id, name):
+        """The teacher's name for a model; 400 for a bad name, 404 for an unknown model."""
+        try:
+            return self.store.rename(model_id, name)
+        except UnknownModel:
+            raise ApiError(404, f"no model called {str(model_id)[:80]!r}") from None
+        except ValueError as exc:
+            raise ApiError(400, str(exc), field="name") from None
+        except OSError as exc:
+            raise ApiError(507, f"could not store the name: {exc.strerror or exc}") from None
+
     def metadata(self, model_id):
         try:
             return self.store.metadata(model_id)
