@@ -1,16 +1,15 @@
-// The draw page: a pad, a live prediction over Socket.IO, MLP and CNN side by side.
+// The draw page: a pad, a live prediction over Socket.IO, and the other networks' answers beside it.
 "use strict";
 
 (function () {
   const $ = (id) => document.getElementById(id);
   const socket = io({ transports: ["websocket", "polling"] });
   const bars = new ProbabilityBars($("bars"));
-  const compare = [...document.querySelectorAll(".compare-one")].map((el) => ({
-    el,
-    network: el.dataset.network,
-    bars: new ProbabilityBars(el.querySelector(".bars")),
-  }));
-  const THROTTLE_MS = 150;
+  const LABELS = { mlp: "MLP", mlp2: "MLP2", cnn: "CNN" };
+  const REQUEST_MS = 50; // each drawing asks once per network; at most 20 predictions a second, the server's limit
+  let models = [];
+  let active = {};
+  let compare = []; // [{el, network, bars}] for the active networks other than the chosen model's
   let pending = null;
   let lastSent = 0;
   let inFlight = false;
@@ -34,19 +33,33 @@
     const form = new FormData();
     form.append("image", file);
     form.append("model", $("model").value);
-    const response = await fetch("/api/predict", { method: "POST", body: form });
-    const answer = await response.json();
-    showAnswer(answer);
+    try {
+      const response = await fetch("/api/predict", { method: "POST", body: form });
+      showAnswer(await response.json());
+    } catch {
+      showAnswer({ error: "the server cannot be reached" });
+    }
     e.target.value = "";
   });
 
-  $("model").addEventListener("change", () => { if (!pad.empty) { dirty = true; send(); } });
+  $("model").addEventListener("change", () => {
+    buildCompare();
+    if (!pad.empty) { dirty = true; send(); }
+  });
 
-  // Throttle: at most one request per THROTTLE_MS, and never more than one in flight.
+  function chosen() {
+    return models.find((m) => m.id === $("model").value);
+  }
+
+  function throttleMs() {
+    return REQUEST_MS * (1 + compare.length);
+  }
+
+  // Throttle: at most one drawing sent per throttleMs(), and never more than one in flight.
   function schedule() {
     dirty = true;
     if (pending) return;
-    const wait = Math.max(0, THROTTLE_MS - (performance.now() - lastSent));
+    const wait = Math.max(0, throttleMs() - (performance.now() - lastSent));
     pending = setTimeout(() => { pending = null; send(); }, wait);
   }
 
@@ -72,16 +85,21 @@
     inFlight = true;
     lastSent = performance.now();
     const image = pad.toDataURL();
+    const asked = compare;
     try {
       const [main, ...others] = await Promise.all([
         ask($("model").value || null, image),
-        ...compare.map((c) => ask(c.network, image)),
+        ...asked.map((c) => ask(c.network, image)),
       ]);
       showAnswer(main);
-      compare.forEach((c, i) => showCompare(c, others[i]));
+      asked.forEach((c, i) => showCompare(c, others[i]));
     } finally {
       inFlight = false;
     }
+  }
+
+  function percentSure(answer) {
+    return `${(answer.probabilities[answer.digit] * 100).toFixed(1)}%`;
   }
 
   function showAnswer(answer) {
@@ -91,7 +109,7 @@
     const known = answer && answer.digit !== null && answer.digit !== undefined;
     $("digit").textContent = known ? answer.digit : "?";
     $("confidence").textContent = known
-      ? `${(answer.probabilities[answer.digit] * 100).toFixed(1)}% sure (${answer.model})`
+      ? `${percentSure(answer)} sure`
       : answer && answer.blank ? "Nothing drawn yet" : "Draw a digit";
     bars.show(known ? answer.probabilities : null);
     paintDigitImage($("seen"), answer && answer.input);
@@ -100,28 +118,66 @@
   function showCompare(c, answer) {
     const known = answer && !answer.error && answer.digit !== null && answer.digit !== undefined;
     c.el.querySelector(".digit").textContent = known ? answer.digit : "?";
-    c.el.querySelector(".confidence").textContent = known
-      ? `${(answer.probabilities[answer.digit] * 100).toFixed(1)}%` : (answer && answer.error) || "";
+    c.el.querySelector(".confidence").textContent = known ? percentSure(answer) : (answer && answer.error) || "";
     c.bars.show(known ? answer.probabilities : null);
   }
 
-  async function loadModels() {
-    const response = await fetch("/api/models");
-    const { models, active } = await response.json();
-    const select = $("model");
-    const previous = select.value;
-    select.innerHTML = "";
-    for (const m of models.filter((m) => m.network !== "xor")) {
-      const option = document.createElement("option");
-      option.value = m.id;
-      const accuracy = m.test_accuracy ? ` · ${(m.test_accuracy * 100).toFixed(2)}%` : "";
-      option.textContent = `${m.id} (${m.network || "uploaded"}${accuracy})`;
-      select.appendChild(option);
+  // The answer under the pad is the chosen model's; the comparison shows each other network once.
+  function buildCompare() {
+    const model = chosen();
+    const network = model ? model.network : null;
+    $("answer").dataset.network = network || "";
+    $("answer-model").textContent = model ? model.name : "";
+    const others = Object.keys(LABELS).filter((n) => n !== network && active[n]);
+    if (others.join() === compare.map((c) => c.network).join()) {
+      compare.forEach((c) => { c.el.querySelector(".compare-name").textContent = nameOf(active[c.network]); });
+      return;
     }
-    select.value = previous && [...select.options].some((o) => o.value === previous) ? previous : active.default || "";
+    const box = $("compare");
+    box.replaceChildren();
+    compare = others.map((n) => {
+      const el = document.createElement("div");
+      el.className = "compare-one";
+      el.dataset.network = n;
+      el.innerHTML = `<h3>${LABELS[n]}</h3><p class="compare-name"></p>`
+        + `<p class="compare-answer"><span class="digit small">?</span> <span class="confidence"></span></p>`
+        + `<div class="bars mini" role="group" aria-label="${LABELS[n]}: probability of each digit"></div>`;
+      el.querySelector(".compare-name").textContent = nameOf(active[n]);
+      box.append(el);
+      return { el, network: n, bars: new ProbabilityBars(el.querySelector(".bars")) };
+    });
+    box.closest(".compare-card").hidden = compare.length === 0;
   }
 
-  socket.on("models", loadModels); // the teacher activated, trained or uploaded a model
+  function nameOf(id) {
+    const model = models.find((m) => m.id === id);
+    return model ? model.name : id;
+  }
+
+  async function loadModels() {
+    let listing;
+    try {
+      listing = await (await fetch("/api/models")).json();
+    } catch {
+      return; // the server is restarting: the next "models" event or reload fills the picker
+    }
+    models = listing.models.filter((m) => m.network !== "xor");
+    active = listing.active;
+    const select = $("model");
+    const previous = select.value;
+    select.replaceChildren();
+    for (const m of models) {
+      const option = document.createElement("option");
+      option.value = m.id;
+      option.textContent = m.id === active.default ? `${m.name} (default)` : m.name;
+      select.append(option);
+    }
+    select.value = previous && models.some((m) => m.id === previous) ? previous : active.default || "";
+    buildCompare();
+    if (!pad.empty) { dirty = true; send(); }
+  }
+
+  socket.on("models", loadModels); // the teacher activated, renamed, trained or uploaded a model
   loadModels();
   showAnswer(null);
 })();
