@@ -102,6 +102,9 @@
         if (!response.ok) { showFormError(answer.error || `error ${response.status}`, answer.field); return; }
         watch(answer.id, answer.state);
         loadHistory();
+        // On a phone the live card is below the form: bring it on screen, as on a laptop it already is.
+        const card = document.querySelector(".live-card").getBoundingClientRect();
+        if (card.top > window.innerHeight / 2) document.querySelector(".live-card").scrollIntoView({ block: "start" });
       } catch (err) {
         showFormError("the server cannot be reached");
       } finally {
@@ -391,7 +394,8 @@
 
   function formatSeconds(s) {
     if (s === undefined || s === null) return "–";
-    if (s < 60) return `${Math.round(s)} s`;
+    if (s < 9.95) return `${s.toFixed(1)} s`; // XOR trains in a fraction of a second
+    if (s < 59.5) return `${Math.round(s)} s`;
     const minutes = Math.floor(s / 60), seconds = Math.round(s % 60);
     return seconds === 60 ? `${minutes + 1} min` : `${minutes} min ${seconds} s`;
   }
