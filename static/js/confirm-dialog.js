@@ -9,16 +9,11 @@ window.ConfirmDialog = (() => {
     dialog.className = "confirm-dialog";
     dialog.setAttribute("aria-labelledby", "confirm-dialog-title");
     dialog.setAttribute("aria-describedby", "confirm-dialog-message");
-    // Styled here so that every page that includes this file gets a readable dialog.
-    Object.assign(dialog.style, {
-      maxWidth: "min(28rem, calc(100vw - 2rem))", border: "none", borderRadius: ".6rem",
-      padding: "1rem 1.2rem", boxShadow: "0 8px 30px rgba(0,0,0,.25)", color: "inherit",
-    });
     dialog.innerHTML = `
       <form method="dialog">
-        <h2 id="confirm-dialog-title" style="margin-top:0"></h2>
+        <h2 id="confirm-dialog-title"></h2>
         <p id="confirm-dialog-message"></p>
-        <div class="row" style="justify-content:flex-end">
+        <div class="row confirm-dialog-buttons">
           <button type="submit" value="cancel" data-answer="cancel">Cancel</button>
           <button type="submit" value="confirm" data-answer="confirm" class="primary"></button>
         </div>
