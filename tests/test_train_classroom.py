@@ -108,6 +108,10 @@ def test_a_cancelled_job_shows_how_far_it_got_and_nothing_stale(classroom, open_
         viewer.wait_for_function("document.querySelector('#progress-batch').textContent.includes('batch')",
                                  timeout=JOB_TIMEOUT_MS)
         assert viewer.text_content("#progress-eta").startswith("· ETA")
+        # A viewer who opens the page now sees the running job at once.
+        newcomer = open_page(classroom.url + "/train", size=PHONE)
+        newcomer.wait_for_function(title_shows(job_id))
+        newcomer.wait_for_function("document.querySelector('#job-state').textContent === 'running'")
     finally:
         requests.delete(f"{classroom.url}/api/jobs/{job_id}", headers=classroom.teacher_headers(), timeout=30)
     viewer.wait_for_function("document.querySelector('#job-state').textContent === 'cancelled'",
@@ -149,8 +153,9 @@ def test_a_viewer_can_work_the_page_with_the_keyboard(classroom, open_page):
     def tab_to(selector, limit=60):
         for _ in range(limit):
             page.keyboard.press("Tab")
-            if page.evaluate(f"document.activeElement.matches({selector!r})"):
-                outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+            focused, outline = page.evaluate(f"""[document.activeElement.matches({selector!r}),
+                                                   getComputedStyle(document.activeElement).outlineStyle]""")
+            if focused:
                 assert outline != "none", f"{selector} shows no focus"
                 return
         raise AssertionError(f"Tab never reached {selector}")

@@ -271,6 +271,7 @@
     $("use-model").disabled = !isTeacher;
     $("use-note").textContent = !digitModel ? "" : isTeacher
       ? "Makes the Draw page predict with this model." : "Only the teacher can choose the model the Draw page uses.";
+    document.querySelector(".result-grid").hidden = !result.confusion; // XOR has no digits to show
     if (result.confusion) renderConfusionMatrix($("confusion"), result.confusion);
     else $("confusion").replaceChildren();
     const gallery = result.misclassified || [];
@@ -369,7 +370,10 @@
       tr.insertCell().appendChild(button);
       return tr;
     });
+    // Redrawing must not take the keyboard's focus away from the Watch button it is on.
+    const focused = document.activeElement && document.activeElement.closest("#history tr");
     $("history").tBodies[0].replaceChildren(...rows);
+    if (focused) rows.find((tr) => tr.dataset.job === focused.dataset.job)?.querySelector("button").focus();
     markWatched();
     return jobs;
   }
