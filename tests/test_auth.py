@@ -177,7 +177,9 @@ def test_viewers_see_teacher_controls_disabled_with_a_note(lan_server, page):
     from playwright.sync_api import expect
 
     page.goto(lan_server.url + "/train")
-    expect(page.locator("#start")).to_be_disabled()
+    expect(page.locator("#start")).to_have_count(0)  # a viewer's form has no Start at all...
+    expect(page.locator("#epochs")).to_be_disabled()  # ...and its fields are read-only
+    page.click(".train-settings summary")  # folded away, with the note saying why
     expect(page.locator("#viewer-note")).to_be_visible()
     page.goto(lan_server.url + "/xor")
     expect(page.locator("#xor-train")).to_be_disabled()
@@ -200,7 +202,7 @@ def test_the_teacher_link_enables_the_controls_and_uploads_a_model(lan_server, p
     assert page.locator("body").get_attribute("data-role") == "teacher"
     page.set_input_files("#model-file", str(files["mlp_h5"]))
     page.click("#model-upload-button")
-    expect(page.locator("#models-message")).to_contain_text("Added mlp_digits_28x28")
+    expect(page.locator("#models-message")).to_contain_text("Added “mlp_digits_28x28.h5”")  # the name it gets, from the file
     expect(page.locator('#model-list li[data-model="mlp_digits_28x28"]')).to_be_visible()  # via the `models` event
     page.goto(lan_server.url + "/train")
     expect(page.locator("#viewer-note")).to_be_hidden()

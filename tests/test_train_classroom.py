@@ -70,7 +70,8 @@ def test_a_viewer_on_a_phone_follows_the_job_the_teacher_starts(classroom, open_
     viewer.wait_for_function(title_shows(job_id), timeout=JOB_TIMEOUT_MS)
     print(f"\nthe viewer showed the new job {time.monotonic() - started:.2f} s after the teacher pressed Start")
     assert viewer.evaluate("window.openedOnce === true")  # without reloading
-    assert "sample" in viewer.text_content("#job-title") and "MNIST" not in viewer.text_content("#job-title")
+    viewer.wait_for_function("document.querySelector('#job-title').textContent.includes('sample')")  # its params
+    assert "MNIST" not in viewer.text_content("#job-title")
 
     # Progress: the chart fills and both bars move while it runs.
     viewer.wait_for_function("window.trainCharts.loss.pointCount() > 0", timeout=JOB_TIMEOUT_MS)
