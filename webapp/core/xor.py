@@ -29,6 +29,8 @@ import time
 import numpy as np
 from scipy.special import expit
 
+from webapp.core.modelstore import model_name
+
 XOR_INPUTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 XOR_TARGETS = np.array([0, 1, 1, 0], dtype=np.float32)
 TUTORIAL_SUCCESS = {2: 0.20, 4: 0.60, 6: 0.90}  # what the tutorial reports
@@ -343,9 +345,8 @@ def event_intervals(epochs):
 
 
 def run_name(hidden, seed, success):
-    """A name people can tell apart: "XOR · 2 hidden · seed 3", with " · failed" for a run that did not learn XOR."""
-    name = f"XOR \u00b7 {hidden} hidden" + (f" \u00b7 seed {seed}" if seed is not None else "")
-    return name + ("" if success else " \u00b7 failed")
+    """The name the model store gives such a run: "XOR · 2 hidden · seed 3", " · failed" if it did not learn XOR."""
+    return model_name({"network": "xor", "hidden": hidden, "seed": seed, "success": bool(success)})
 
 
 def parameter_count(hidden):

@@ -230,17 +230,8 @@ def models():
     found = [m for m in store.list() if m.get("network") == "xor"]
     found.sort(key=lambda m: m.get("date", ""), reverse=True)  # newest first...
     found.sort(key=lambda m: m["id"] != "xor")  # ...after the shipped default
-    keys = ("id", "hidden", "seed", "epochs", "success", "final_loss", "source", "date", "seconds")
-    return jsonify({"models": [{**{k: m.get(k) for k in keys}, "name": model_name(m)} for m in found]})
-
-
-def model_name(meta):
-    """The model store's name (stored, or made from the metadata), else one from the XOR run's facts."""
-    if meta.get("name"):
-        return meta["name"]
-    if meta.get("hidden") is not None:
-        return xor.run_name(meta["hidden"], meta.get("seed"), meta.get("success") is not False)
-    return None
+    keys = ("id", "name", "hidden", "seed", "epochs", "success", "final_loss", "source", "date", "seconds")
+    return jsonify({"models": [{k: m.get(k) for k in keys} for m in found]})
 
 
 @bp.post("/study")
