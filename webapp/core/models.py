@@ -1,4 +1,5 @@
 """Loading saved models safely, and checking that they read digits."""
+import re
 from pathlib import Path
 
 from webapp.core.modelstore import UnknownModel
@@ -15,8 +16,17 @@ def load_file(path):
     try:
         return keras.models.load_model(str(path), compile=False, safe_mode=True)
     except Exception as exc:
-        text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise LoadError(f"cannot load {Path(path).name} as a Keras model: {text}") from None
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise LoadError(f"cannot load {Path(path).name} as a Keras model: {without_paths(text)[:200]}") from None
+
+
+ABSOLUTE_PATH = re.compile(r"(?<![\w./])(?:/[^/\s:;,'\"()]+)+/?")
+
+
+def without_paths(text):
+    """Keras's messages name files by absolute path ("File not found: filepath=/srv/...");
+    clients see the last part only, never where the server keeps its files."""
+    return ABSOLUTE_PATH.sub(lambda m: Path(m.group(0)).name or "/", text)
 
 
 def check_digit_model(model):

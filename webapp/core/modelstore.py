@@ -143,8 +143,11 @@ class ModelStore:
         self._lock = threading.Lock()
         self._listing = (None, [])  # (folders' modification times, metadata): re-read only on change
         self._checked = float("-inf")  # when the folders were last looked at
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.remove_leftovers()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.remove_leftovers()
+        except OSError:  # a read-only or full instance folder: shipped models still serve; saves fail then
+            pass
 
     def remove_leftovers(self):
         """Temporary files are only ever half-written models: drop them."""

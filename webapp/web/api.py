@@ -19,7 +19,7 @@ from webapp.core.networks import DIGIT_NETWORKS
 from webapp.core.preprocess import BadImage
 from webapp.web import limits
 from webapp.web.auth import teacher_required
-from webapp.web.lab import ApiError
+from webapp.web.lab import ApiError, write_error, writing
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -82,7 +82,7 @@ def predict():
 
 
 MODEL_FIELDS = ("id", "name", "network", "parameters", "test_accuracy", "source", "epochs", "seconds", "date",
-                "device", "active", "default", "data", "recipe", "hidden", "seed", "success")
+                "device", "active", "default", "data", "recipe", "hidden", "seed", "success", "broken")
 
 
 @bp.get("/models")
@@ -207,12 +207,14 @@ def upload_model():
         raise ApiError(400, "name must be at most 80 characters")
 
     uploads = lab().home / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=uploads)  # inside the instance folder
+    with writing("could not store the upload"):
+        uploads.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=uploads)  # inside the instance folder
     try:
-        with os.fdopen(fd, "wb") as f:
-            upload.save(f)
-        tmp = with_format_suffix(tmp, filename)
+        with writing("could not store the upload"):
+            with os.fdopen(fd, "wb") as f:
+                upload.save(f)
+            tmp = with_format_suffix(tmp, filename)
         with _upload_lock:
             model = load_upload(tmp)
             model_id = sanitised_id(name or filename, {m["id"] for m in lab().models()})
@@ -225,10 +227,8 @@ def upload_model():
                 "parameters": int(model.count_params()),
                 "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
-            try:
+            with writing("could not store the model"):
                 lab().store.save(model, meta, model_id)
-            except OSError as exc:
-                raise ApiError(507, f"could not store the model: {exc.strerror or exc}") from None
     except LoadError as exc:  # name the user's file, never our paths
         text = str(exc).replace(tmp, filename).replace(os.path.basename(tmp), filename)
         raise ApiError(422, text.replace(str(uploads), "")) from None
@@ -252,7 +252,7 @@ def delete_model(model_id):
     except UnknownModel:
         raise ApiError(409, f"model {model_id!r} ships with the app and cannot be deleted") from None
     except OSError as exc:
-        raise ApiError(507, f"could not delete the model: {exc.strerror or exc}") from None
+        raise write_error(exc, "could not delete the model") from None
     lab().forget_model(model_id)
     models_changed(deleted=model_id)
     return jsonify({"deleted": model_id, "network": meta.get("network"), "active": lab().active()})
