@@ -343,7 +343,9 @@
   const COLUMNS = ["Started", "Network", "Parameters", "State", "Epochs", "Test accuracy", "Device"];
 
   async function refreshHistory() {
-    const { jobs } = await (await fetch("/api/jobs")).json();
+    const { jobs, notice } = await (await fetch("/api/jobs")).json();
+    $("history-notice").hidden = !notice; // e.g. a damaged history was moved aside: say under what name
+    $("history-notice").textContent = notice || "";
     const rows = jobs.map((job) => {
       const tr = document.createElement("tr");
       tr.dataset.job = job.id;

@@ -9,11 +9,14 @@ the job's lock, and each event is stored before it is sent.
 """
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
 import uuid
 from collections import deque
+from pathlib import Path
+from urllib.parse import quote
 
 from flask import Blueprint, current_app, jsonify, request
 from flask_socketio import emit, join_room, leave_room
@@ -22,7 +25,7 @@ from webapp.core.datasets import data_choices
 from webapp.core.networks import OPTIMIZERS, RECIPES
 from webapp.core.training import LIMITS, SpecError, parse_spec
 from webapp.web.auth import teacher_required
-from webapp.web.lab import ApiError
+from webapp.web.lab import READ_ONLY, ApiError, storage_reason, writing
 
 log = logging.getLogger(__name__)
 
@@ -56,28 +59,113 @@ CREATE TABLE IF NOT EXISTS events (
 
 class JobDatabase:
     """Jobs and their events in one SQLite file. One connection, one lock:
-    writes are a few a second at most."""
+    writes are a few a second at most.
+
+    A file that is not a database, or a damaged one, is moved aside (its name is
+    in `moved_aside`) and a fresh history starts. A folder that cannot be written
+    gives a read-only history (`write_problem` says why) whose writes answer 507.
+    Events the disk refuses mid-job live in memory (`remember`) until a restart."""
 
     def __init__(self, path):
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
+        self.path = Path(path)
+        self.moved_aside = None  # the name a damaged history was moved to
+        self.write_problem = None  # (kind, words) when nothing can be written
+        self._memory = {}  # job id -> {"fields": {...}, "events": [...]}: what the disk refused
         self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; fast enough per event
-            self._db.executescript(SCHEMA)
+        self._db = self._open()
+
+    def _open(self):
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError as exc:
+            if damaged(exc):
+                if self._move_aside(exc):
+                    return self._connect()
+            else:
+                reason = storage_reason(exc)
+                if reason is None:
+                    raise
+                self.write_problem = reason
+                log.warning("the job history %s cannot be written (%s): it is read-only until a restart",
+                            self.path.name, exc)
+        return self._connect_read_only()
+
+    def _connect(self):
+        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; fast enough per event
+            db.executescript(SCHEMA)
+            check = db.execute("PRAGMA quick_check").fetchone()[0]  # a truncated file opens, then fails later
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"database disk image is malformed: {check}")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _connect_read_only(self):
+        """The history as it is, never written ("immutable": no -wal or -shm file is made); else an empty one."""
+        if self.write_problem is None:
+            self.write_problem = ("read_only", READ_ONLY)
+        if self.path.is_file() and not self.moved_aside:
+            try:
+                db = sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro&immutable=1", uri=True,
+                                     check_same_thread=False, isolation_level=None)
+                db.row_factory = sqlite3.Row
+                db.execute("SELECT count(*) FROM jobs JOIN events ON 0").fetchone()
+                return db
+            except sqlite3.DatabaseError as exc:
+                log.warning("the job history %s cannot be read either (%s): showing an empty one", self.path.name, exc)
+        db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.executescript(SCHEMA)
+        return db
+
+    def _move_aside(self, exc):
+        """Rename the damaged file (and its -wal, -shm) to <name>.corrupt-<time>; False if that failed."""
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = aside.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+        try:
+            for suffix in ("-wal", "-shm", ""):  # the main file last: never a fresh file beside an old -wal
+                part = self.path.with_name(self.path.name + suffix)
+                if part.exists():
+                    os.replace(part, aside.with_name(aside.name + suffix))
+        except OSError as exc2:
+            self.write_problem = storage_reason(exc2)
+            log.error("the job history %s is damaged (%s) and could not be moved aside (%s): "
+                      "an empty history is shown until a restart", self.path.name, exc, exc2.strerror)
+            return False
+        self.moved_aside = aside.name
+        log.error("the job history %s was damaged (%s): moved aside as %s; a fresh history starts",
+                  self.path, exc, aside.name)
+        return True
+
+    def _refuse_writes(self, doing):
+        if self.write_problem:
+            kind, words = self.write_problem
+            raise ApiError(507, f"{doing}: {words}", reason=kind)
 
     def create(self, job_id, spec):
-        with self._lock:
+        """Store a new job; ApiError 507 when the disk refuses."""
+        self._refuse_writes("could not store the job")
+        with self._lock, writing("could not store the job"):
             self._db.execute(
                 "INSERT INTO jobs (id, net, params, state, created) VALUES (?, ?, ?, 'queued', ?)",
                 (job_id, spec.net, json.dumps(spec.to_dict()), time.time()),
             )
 
     def append(self, event, **job_fields):
-        """Store one event and update the job's row, in one transaction."""
+        """Store one event and update the job's row, in one transaction; ApiError 507 when the disk refuses."""
+        if event["job"] in self._memory:
+            raise ApiError(507, "the job has already ended: its events could not be stored", reason="ended")
+        self._refuse_writes("could not store the job's progress")
         sets = ", ".join(f"{name} = ?" for name in job_fields)
-        with self._lock, self._db:
+        with self._lock, writing("could not store the job's progress"), self._db:
             self._db.execute("BEGIN")
             self._db.execute(
                 "INSERT INTO events (job, seq, type, body) VALUES (?, ?, ?, ?)",
@@ -88,15 +176,28 @@ class JobDatabase:
                 (event["seq"], *job_fields.values(), event["job"]),
             )
 
+    def remember(self, event, **job_fields):
+        """Keep an event the disk refused, and the job's new fields, in memory: the job ends with it."""
+        with self._lock:
+            memory = self._memory.setdefault(event["job"], {"fields": {}, "events": []})
+            memory["events"].append(event)
+            memory["fields"].update(job_fields, last_seq=event["seq"])
+
+    def _with_memory(self, job):
+        memory = self._memory.get(job["id"])
+        if memory:
+            job.update(memory["fields"])
+        return job
+
     def job(self, job_id):
         with self._lock:
             row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return _job_dict(row) if row else None
+            return self._with_memory(_job_dict(row)) if row else None
 
     def jobs(self, limit=HISTORY_LIMIT):
         with self._lock:
             rows = self._db.execute("SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
-        return [_job_dict(row) for row in rows]
+            return [self._with_memory(_job_dict(row)) for row in rows]
 
     def unfinished(self):
         placeholders = ", ".join("?" * len(FINAL_STATES))
@@ -104,18 +205,27 @@ class JobDatabase:
             rows = self._db.execute(
                 f"SELECT * FROM jobs WHERE state NOT IN ({placeholders}) ORDER BY created", FINAL_STATES
             ).fetchall()
-        return [_job_dict(row) for row in rows]
+            return [job for job in (self._with_memory(_job_dict(row)) for row in rows)
+                    if job["state"] not in FINAL_STATES]
 
     def events(self, job_id, after=0):
         with self._lock:
             rows = self._db.execute(
                 "SELECT body FROM events WHERE job = ? AND seq > ? ORDER BY seq", (job_id, after)
             ).fetchall()
-        return [json.loads(row["body"]) for row in rows]
+            remembered = self._memory.get(job_id, {}).get("events", [])
+        return [json.loads(row["body"]) for row in rows] + [e for e in remembered if e["seq"] > after]
 
     def close(self):
         with self._lock:
             self._db.close()
+
+
+def damaged(exc):
+    """Whether SQLite's error means the file is not a (whole) database, rather than that it cannot be written."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    text = str(exc).lower()
+    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in text or "not a database" in text
 
 
 def _job_dict(row):
@@ -323,12 +433,41 @@ class JobManager:
             self._wake.notify_all()
 
     def recover(self):
-        """After a restart: jobs that were queued or running end as `interrupted`."""
+        """After a restart: jobs that were queued or running end as `interrupted`
+        (in memory only, when the history cannot be written)."""
         for job in self.db.unfinished():
             with self.job_lock(job["id"]):
                 event = {"job": job["id"], "seq": job["last_seq"] + 1, "type": "done", "state": "interrupted",
                          "error": "the server stopped before this job finished"}
-                self.db.append(event, state="interrupted", finished=time.time(), error=event["error"])
+                fields = {"state": "interrupted", "finished": time.time(), "error": event["error"]}
+                try:
+                    self.db.append(event, **fields)
+                except ApiError:
+                    self.db.remember(event, **fields)
+
+    def notice(self):
+        """What /train tells everyone about the history: moved aside, or read-only; None when all is well."""
+        if self.db.moved_aside:
+            return (f"The job history could not be read, so it was moved aside as {self.db.moved_aside} "
+                    "in the instance folder and a new history started.")
+        if self.db.write_problem:
+            return f"New jobs cannot be stored: {self.db.write_problem[1]}."
+        return None
+
+    def events_not_stored(self, job_id, reason):
+        """The disk refused a job's event (full, read-only; `reason`: the ApiError or its
+        words): the job fails with that reason, kept in memory until a restart, and its training stops."""
+        with self.job_lock(job_id):
+            job = self.db.job(job_id)
+            if job is None or job["state"] in FINAL_STATES:
+                return
+            event = {"job": job_id, "seq": job["last_seq"] + 1, "type": "done", "state": "failed",
+                     "error": getattr(reason, "message", str(reason))}
+            self.db.remember(event, state="failed", finished=time.time(), error=event["error"])
+            self.socketio.emit("job", event, to=room(job_id))
+        log.warning("job %s failed: %s", job_id, event["error"])
+        self._announce(job_id)
+        self.worker.cancel(job_id)
 
     def close(self):
         self.worker.close()
@@ -367,7 +506,8 @@ def create_job():
 @bp.get("/jobs")
 def list_jobs():
     return jsonify({"jobs": [public_job(job) for job in manager().list()],
-                    "queued": manager().queued_count(), "max_queued": manager().settings.max_queued_jobs})
+                    "queued": manager().queued_count(), "max_queued": manager().settings.max_queued_jobs,
+                    "notice": manager().notice()})
 
 
 @bp.get("/jobs/<job_id>")
