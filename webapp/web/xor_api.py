@@ -26,7 +26,7 @@ from webapp.core.models import LoadError, load_file
 from webapp.core.modelstore import UnknownModel, valid_id
 from webapp.web.api import models_changed
 from webapp.web.auth import teacher_required
-from webapp.web.lab import ApiError
+from webapp.web.lab import ApiError, writing
 
 log = logging.getLogger(__name__)
 bp = Blueprint("xor_api", __name__, url_prefix="/api/xor")
@@ -294,7 +294,7 @@ def keep():
             return jsonify({"model": store.metadata(model_id)}), 200  # kept already
         except UnknownModel:
             pass
-        with xor_lab()["models"].lock:  # Keras's TensorFlow backend is not thread-safe
+        with xor_lab()["models"].lock, writing("could not keep the run"):  # Keras's TF backend is not thread-safe
             xor.save_run(store, job["params"], result, model_id=model_id, kept_from_job=job["id"])
     models_changed(kept=model_id)
     return jsonify({"model": store.metadata(model_id)}), 201
