@@ -30,6 +30,7 @@ from webapp.web.lab import READ_ONLY, ApiError, storage_reason, writing
 log = logging.getLogger(__name__)
 
 FINAL_STATES = ("succeeded", "failed", "cancelled", "interrupted")
+SQLITE_HEADER = b"SQLite format 3\x00"
 HISTORY_LIMIT = 100
 
 SCHEMA = """
@@ -75,6 +76,11 @@ class JobDatabase:
         self._db = self._open()
 
     def _open(self):
+        problem = self._damage()
+        if problem is not None and self._move_aside(problem):
+            return self._connect()
+        if problem is not None:
+            return self._connect_read_only()
         try:
             return self._connect()
         except sqlite3.DatabaseError as exc:
@@ -89,6 +95,28 @@ class JobDatabase:
                 log.warning("the job history %s cannot be written (%s): it is read-only until a restart",
                             self.path.name, exc)
         return self._connect_read_only()
+
+    def _damage(self):
+        """Why the file is not a whole database, or None; looked at read-only, so that a
+        damaged file (and its -wal) is moved aside exactly as it was."""
+        try:
+            with open(self.path, "rb") as f:
+                header = f.read(len(SQLITE_HEADER))
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return None  # unreadable: the writable open says why
+        if header and header != SQLITE_HEADER:
+            return sqlite3.DatabaseError("file is not a database")
+        try:
+            db = sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro", uri=True)
+            try:
+                check = db.execute("PRAGMA quick_check").fetchone()[0]
+            finally:
+                db.close()
+        except sqlite3.DatabaseError as exc:
+            return exc if damaged(exc) else None
+        return None if check == "ok" else sqlite3.DatabaseError(f"database disk image is malformed: {check}")
 
     def _connect(self):
         db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
