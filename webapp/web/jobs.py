@@ -478,8 +478,9 @@ class JobManager:
         if self.db.moved_aside:
             return (f"The job history could not be read, so it was moved aside as {self.db.moved_aside} "
                     "in the instance folder and a new history started.")
-        if self.db.write_problem:
-            return f"New jobs cannot be stored: {self.db.write_problem[1]}."
+        problem = self.db.write_problem[1] if self.db.write_problem else getattr(self.lab, "write_problem", None)
+        if problem:
+            return f"Nothing can be saved (jobs, models): {problem}."
         return None
 
     def events_not_stored(self, job_id, reason):
