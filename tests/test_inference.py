@@ -1,12 +1,19 @@
-"""The one inference path: every batch size gives what the model itself gives,
-concurrent callers are batched safely, and loading errors reach the caller."""
+"""The one inference path: worker processes give what the model and the recipe give in-process, for any
+batch and any number of concurrent callers; bad, blank and broken inputs reach the caller as the same errors;
+a worker that dies or hangs is replaced."""
 import threading
+import time
 
 import numpy as np
 import pytest
 
+from tests.test_preprocess import drawing, encode
+from webapp.config import Settings
 from webapp.core import networks
-from webapp.core.inference import Predictor, compile_forward
+from webapp.core.inference import InferenceWorkers, compile_forward
+from webapp.core.models import LoadError
+from webapp.core.modelstore import ModelStore
+from webapp.core.preprocess import BadImage, BlankImage, preprocess
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +29,44 @@ def test_fast_forward_matches_the_model_for_any_batch(cnn, count):
     assert np.allclose(compile_forward(cnn)(x), expected, atol=1e-5)
 
 
-def test_concurrent_callers_each_get_their_own_answer(cnn):
-    predictor = Predictor(lambda model_id: cnn)
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, cnn):
+    home = tmp_path_factory.mktemp("inference")
+    ModelStore(home / "models").save(cnn, {"network": "cnn"}, "cnn")
+    (home / "models" / "broken.keras").write_bytes(b"PK\x03\x04 not really a zip")
+    (home / "models" / "broken.json").write_text('{"network": "cnn"}')
+    return home
+
+
+@pytest.fixture(scope="module")
+def workers(home):
+    workers = InferenceWorkers(Settings(home=home, models=home / "shipped", max_image_pixels=1_000_000),
+                               processes=2)
+    yield workers
+    workers.close()
+
+
+def test_the_recipe_in_a_worker_is_the_recipe_in_process(workers):
+    png = encode(drawing((30, 50, 180), mode="RGB", ink=(20, 20, 120), paper=(250, 250, 250)))
+    assert np.array_equal(workers.preprocess(png), preprocess(png))
+
+
+def test_bad_blank_and_too_large_images_raise_as_in_process(workers):
+    with pytest.raises(BadImage, match="not a PNG"):
+        workers.preprocess(b"not an image")
+    with pytest.raises(BlankImage, match="nothing drawn"):
+        workers.preprocess(encode(drawing((0, 0, 0), width=0, ink=255)))
+    with pytest.raises(BadImage, match="limit is 1,000,000"):
+        workers.preprocess(encode(drawing((40, 40, 200), size=(1200, 1000))))
+
+
+def test_concurrent_callers_each_get_their_own_answer(workers, cnn):
     images = np.random.default_rng(0).random((24, 28, 28), dtype=np.float32)
     expected = np.asarray(cnn(networks.shape_inputs(cnn, images), training=False))
     answers = [None] * len(images)
 
     def ask(i):
-        answers[i] = predictor.probabilities("cnn", images[i])
+        answers[i] = workers.probabilities("cnn", images[i])
 
     threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(images))]
     for t in threads:
@@ -39,9 +76,41 @@ def test_concurrent_callers_each_get_their_own_answer(cnn):
     assert np.allclose(np.stack(answers), expected, atol=1e-5)
 
 
-def test_a_model_that_fails_to_load_raises_for_the_caller():
-    def broken(model_id):
-        raise OSError("no such file")
+def test_models_that_cannot_be_loaded_raise_load_error_for_the_caller(workers):
+    with pytest.raises(LoadError):
+        workers.probabilities("broken", np.zeros((28, 28), np.float32))
+    with pytest.raises(LoadError, match="no model called 'missing'"):
+        workers.probabilities("missing", np.zeros((28, 28), np.float32))
 
-    with pytest.raises(OSError, match="no such file"):
-        Predictor(broken).probabilities("missing", np.zeros((28, 28), np.float32))
+
+def test_dead_workers_are_replaced(workers):
+    png = encode(drawing((40, 40, 200)))
+    for worker in list(workers._workers):
+        worker.process.kill()
+        worker.process.join()
+    time.sleep(0.2)  # the readers notice
+    for _ in range(3):  # a worker found dead is replaced, and the request still answered
+        assert np.array_equal(workers.preprocess(png), preprocess(png))
+    assert len(workers._workers) == 2 and all(worker.process.is_alive() for worker in workers._workers)
+
+
+def test_a_worker_that_hangs_is_replaced_and_the_image_refused(home, monkeypatch):
+    import os
+    import signal
+
+    import webapp.core.inference as module
+
+    monkeypatch.setattr(module, "TIMEOUT_S", 2)
+    workers = InferenceWorkers(Settings(home=home, models=home / "shipped"), processes=1)
+    try:
+        png = encode(drawing((40, 40, 200)))
+        assert np.array_equal(workers.preprocess(png), preprocess(png))
+        stuck = workers._workers[0].process
+        os.kill(stuck.pid, signal.SIGSTOP)  # as if stuck on an image
+        with pytest.raises(BadImage, match="could not be read"):
+            workers.preprocess(png)
+        stuck.join(10)
+        assert not stuck.is_alive()
+        assert np.array_equal(workers.preprocess(png), preprocess(png))
+    finally:
+        workers.close()

@@ -29,8 +29,20 @@ class Settings:
     max_queued_jobs: int = 5
     predict_rate: float = 20.0  # predictions per second per client (IP for REST, connection for Socket.IO); 0: off
     allowed_origins: list = field(default_factory=list)  # extra Socket.IO origins
-    threads: int = 300  # gunicorn threads: each open Socket.IO connection holds one
-    preprocess_processes: int = 2  # worker processes that prepare drawn digits; 0: in the web process
+    inference_processes: int = 2  # worker processes that prepare drawings and run the models (at least 1)
+    request_timeout: float = 10.0  # seconds for a request's headers, and again for its body (slowloris)
+    max_sockets_per_address: int = 20  # open Socket.IO connections per client address (x3: TCP connections)
+    # An uploaded model is checked from its metadata before Keras reads it (webapp/core/model_files.py).
+    # Keras stores a .keras's members and an .h5's datasets uncompressed, so a real model unpacks to about
+    # its file's size: the upload limit's default. Loading and saving a model costs the web process about
+    # 4x its weights (a 58 MB model: +229 MB RSS), so more would break the 300 MB budget. Raise with it.
+    max_model_unpacked_bytes: int = 64 * 1024 * 1024  # a .keras's files, or an .h5's datasets, in all
+    max_model_config_bytes: int = 1024 * 1024  # its config.json or model_config; the shipped ones: 2-7 KB
+    max_model_config_depth: int = 64  # JSON nesting of that config; the shipped ones: 7
+    max_model_members: int = 100  # files in a .keras: a model has 3, plus any assets
+    max_model_objects: int = 10_000  # groups and datasets in an .h5; the shipped CNN's weights have 30
+    max_model_ratio: float = 200.0  # unpacked / stored size of one file or dataset (Keras's own: 1)...
+    model_ratio_floor_bytes: int = 1024 * 1024  # ...over this size
 
     ENV = {
         "host": "NEURONLAB_HOST",
@@ -46,8 +58,16 @@ class Settings:
         "max_queued_jobs": "NEURONLAB_MAX_QUEUED_JOBS",
         "predict_rate": "NEURONLAB_PREDICT_RATE",
         "allowed_origins": "NEURONLAB_ALLOWED_ORIGINS",
-        "threads": "NEURONLAB_THREADS",
-        "preprocess_processes": "NEURONLAB_PREPROCESS_PROCESSES",
+        "inference_processes": "NEURONLAB_INFERENCE_PROCESSES",
+        "request_timeout": "NEURONLAB_REQUEST_TIMEOUT",
+        "max_sockets_per_address": "NEURONLAB_MAX_SOCKETS_PER_ADDRESS",
+        "max_model_unpacked_bytes": "NEURONLAB_MAX_MODEL_UNPACKED_BYTES",
+        "max_model_config_bytes": "NEURONLAB_MAX_MODEL_CONFIG_BYTES",
+        "max_model_config_depth": "NEURONLAB_MAX_MODEL_CONFIG_DEPTH",
+        "max_model_members": "NEURONLAB_MAX_MODEL_MEMBERS",
+        "max_model_objects": "NEURONLAB_MAX_MODEL_OBJECTS",
+        "max_model_ratio": "NEURONLAB_MAX_MODEL_RATIO",
+        "model_ratio_floor_bytes": "NEURONLAB_MODEL_RATIO_FLOOR_BYTES",
     }
 
     @classmethod

@@ -1,98 +1,133 @@
-"""The one inference path: a single thread that owns every loaded model.
+"""The one inference path: worker processes that own the compiled models.
 
-Keras's TensorFlow backend is not thread-safe, and `model.predict` spends
-~70 ms setting up a loop for one image. So requests from any thread are queued
-to one inference thread, which calls a compiled forward pass; requests that
-arrive together for the same model are run as one batch.
+The web process does no TensorFlow and no image work: it serves many idle
+connections on one event loop, and any CPU it spends there delays every other
+client. So drawings go to `processes` workers (started with spawn). Each worker
+prepares drawings with the MNIST recipe, owns every model it has loaded (Keras's
+TensorFlow backend is not thread-safe: a worker runs one request at a time),
+and runs requests that arrive together for the same model as one batch through
+a compiled forward pass (`model.predict` spends ~70 ms setting up a loop for
+one image).
+
+The web side, `InferenceWorkers`, sends each request to the worker with the
+fewest waiting and reads answers on one reader per worker. It uses only
+`threading` primitives, so it works with real threads and, once gevent has
+patched them, with greenlets; pipes are read only when readable.
 """
-import queue
+import itertools
+import logging
+import multiprocessing
+import os
 import threading
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import numpy as np
 
-from webapp.core.networks import shape_inputs
+from webapp.core.models import LoadError
+from webapp.core.preprocess import BadImage, BlankImage
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 64
+MAX_WAITING = 32  # requests in one worker's pipe at most: a full pipe would block the event loop on write
+TIMEOUT_S = 60  # far beyond any real request (a first load compiles the model): a worker this slow is stuck
+XLA_BATCH_SIZES = (1, 2)  # small batches run XLA-compiled (padded to these: XLA compiles once per shape)
+
+# What a worker answers: (request id, status, value).
+OK, BLANK, BAD, LOAD_ERROR, BUG = "ok", "blank", "bad", "load_error", "bug"
+ERRORS = {BLANK: BlankImage, BAD: BadImage, LOAD_ERROR: LoadError}
 
 
-class Predictor:
-    def __init__(self, load):
-        """`load(model_id)` returns a Keras model (or raises)."""
-        from webapp.core.device import use_one_cpu_thread
+# -- the worker process ------------------------------------------------------------
 
-        use_one_cpu_thread()
-        self._load = load
-        self._models = {}  # model id -> (model, compiled forward pass); inference thread only
-        self._requests = queue.Queue()
-        self._thread = threading.Thread(target=self._serve, name="inference", daemon=True)
-        self._thread.start()
+def serve(connection, settings):
+    """A worker's loop: read what is waiting, answer it, repeat. Ends when the web process goes."""
+    from webapp.config import model_store
+    from webapp.core.device import use_one_cpu_thread
 
-    def probabilities(self, model_id, image, timeout=30):
-        """Ten probabilities for one 28x28 image; raises what loading raised."""
-        return self.batch_probabilities(model_id, image[None], timeout)[0]
-
-    def batch_probabilities(self, model_id, images, timeout=30):
-        future = Future()
-        self._requests.put(("predict", model_id, np.asarray(images, dtype=np.float32), future))
-        return future.result(timeout)
-
-    def forget(self, model_id):
-        """Drop a cached model (deleted or replaced); the next call reloads it."""
-        future = Future()
-        self._requests.put(("forget", model_id, None, future))
-        return future.result(30)
-
-    def close(self):
-        self._requests.put(None)
-
-    def _serve(self):
-        while True:
-            first = self._requests.get()
-            if first is None:
-                return
-            pending = [first]
-            while len(pending) < MAX_BATCH:  # take whatever else is already waiting
-                try:
-                    pending.append(self._requests.get_nowait())
-                except queue.Empty:
-                    break
-            by_model = {}
-            for request in pending:
-                if request is None:
-                    self._requests.put(None)
-                    continue
-                kind, model_id, images, future = request
-                if kind == "forget":
-                    self._models.pop(model_id, None)
-                    future.set_result(None)
-                else:
-                    by_model.setdefault(model_id, []).append((images, future))
-            for model_id, requests in by_model.items():
-                self._run(model_id, requests)
-
-    def _run(self, model_id, requests):
+    use_one_cpu_thread()  # one worker per core: TensorFlow's own pool only added CPU for images this small
+    models = LoadedModels(model_store(settings))
+    while True:
         try:
-            model, forward = self._model(model_id)
-            images = np.concatenate([images for images, _ in requests])
-            probabilities = np.asarray(forward(shape_inputs(model, images)))
-        except Exception as exc:  # loading or running failed: every caller hears why
-            for _, future in requests:
-                future.set_exception(exc)
+            requests = [connection.recv()]
+            while len(requests) < MAX_BATCH and connection.poll(0):
+                requests.append(connection.recv())
+        except (EOFError, OSError):
             return
-        start = 0
-        for images, future in requests:
-            future.set_result(probabilities[start : start + len(images)])
-            start += len(images)
+        for answer in answer_all(requests, models, settings.max_image_pixels):
+            connection.send(answer)
 
-    def _model(self, model_id):
+
+def answer_all(requests, models, max_pixels):
+    """The answers to a batch of requests; predictions for one model run as one batch."""
+    from webapp.core.preprocess import preprocess
+
+    answers, predictions = [], {}
+    for request_id, op, payload in requests:
+        try:
+            if op == "prepare":
+                answers.append((request_id, OK, preprocess(payload, max_pixels).astype(np.float32)))
+            elif op == "predict":
+                model_id, images = payload
+                predictions.setdefault(model_id, []).append((request_id, images))
+            elif op == "forget":
+                models.forget(payload)
+                answers.append((request_id, OK, None))
+            else:
+                answers.append((request_id, BUG, f"unknown request {op!r}"))
+        except BlankImage as exc:
+            answers.append((request_id, BLANK, str(exc)))
+        except BadImage as exc:
+            answers.append((request_id, BAD, str(exc)))
+        except Exception as exc:  # a bug: the caller reports it as one
+            answers.append((request_id, BUG, f"{type(exc).__name__}: {exc}"))
+    for model_id, waiting in predictions.items():
+        answers += run_batch(models, model_id, waiting)
+    return answers
+
+
+def run_batch(models, model_id, waiting):
+    try:
+        model, forward = models.get(model_id)
+        from webapp.core.networks import shape_inputs
+
+        probabilities = np.asarray(forward(shape_inputs(model, np.concatenate([x for _, x in waiting]))))
+    except LoadError as exc:
+        return [(request_id, LOAD_ERROR, str(exc)) for request_id, _ in waiting]
+    except Exception as exc:  # loading or running failed: every caller hears why
+        return [(request_id, BUG, f"{type(exc).__name__}: {exc}") for request_id, _ in waiting]
+    answers, start = [], 0
+    for request_id, images in waiting:
+        answers.append((request_id, OK, probabilities[start : start + len(images)]))
+        start += len(images)
+    return answers
+
+
+class LoadedModels:
+    """A worker's models by id, each with its compiled forward pass."""
+
+    def __init__(self, store):
+        self.store = store
+        self._models = {}
+
+    def get(self, model_id):
         if model_id not in self._models:
-            model = self._load(model_id)
+            from webapp.core.models import check_digit_model, load_file
+            from webapp.core.modelstore import UnknownModel
+
+            self.store.refresh()  # a model saved a moment ago by a job
+            try:
+                path = self.store.path(model_id)
+            except UnknownModel:
+                raise LoadError(f"no model called {model_id!r}") from None
+            model = load_file(path)
+            check_digit_model(model)
             self._models[model_id] = (model, compile_forward(model))
         return self._models[model_id]
 
-
-XLA_BATCH_SIZES = (1, 2)  # small batches run XLA-compiled (padded to these: XLA compiles once per shape)
+    def forget(self, model_id):
+        self._models.pop(model_id, None)
 
 
 def compile_forward(model):
@@ -109,7 +144,6 @@ def compile_forward(model):
     def forward(x):
         return model(x, training=False)
 
-    # Concrete functions: calling one skips tf.function's signature matching.
     input_shape = tuple(model.input_shape[1:])
     xla = tf.function(forward, jit_compile=True, autograph=False)
     by_size = {size: xla.get_concrete_function(tf.TensorSpec((size,) + input_shape, tf.float32))
@@ -117,35 +151,153 @@ def compile_forward(model):
     graph = tf.function(forward, autograph=False).get_concrete_function(
         tf.TensorSpec((None,) + input_shape, tf.float32))
 
-    call = flat_call if flat_call_works(graph, input_shape) else (lambda function, x: function(x))
-
     def fast_forward(x):
         n = len(x)
         if n > XLA_BATCH_SIZES[-1]:
-            return call(graph, x).numpy()
+            return graph(tf.constant(x)).numpy()
         size = next(b for b in XLA_BATCH_SIZES if b >= n)
         if size > n:
             x = np.concatenate([x, np.zeros((size - n,) + x.shape[1:], dtype=x.dtype)])
-        return call(by_size[size], x).numpy()[:n]
+        return by_size[size](tf.constant(x)).numpy()[:n]
 
     for size in XLA_BATCH_SIZES + (XLA_BATCH_SIZES[-1] + 1,):  # compile now, not mid-request
         fast_forward(np.zeros((size,) + input_shape, dtype=np.float32))
     return fast_forward
 
 
-def flat_call(function, x):
-    """Call a concrete function with one tensor, skipping the binding of Python
-    arguments to its signature: under a busy server's load that binding was a
-    fifth of the web process's GIL time. `_call_flat` is TensorFlow's own
-    internal entry point, so flat_call_works() checks it before it is used."""
-    import tensorflow as tf
+# -- the web side ----------------------------------------------------------------------
 
-    return function._call_flat([tf.constant(x)], function.captured_inputs)
-
-
-def flat_call_works(function, input_shape):
-    x = np.random.default_rng(0).random((3,) + input_shape, dtype=np.float32)
+def wait_readable(connection):
+    """Under gevent, yield to the event loop until the pipe has data; with threads, recv() just blocks."""
     try:
-        return bool(np.allclose(flat_call(function, x).numpy(), function(x).numpy()))
-    except Exception:  # another TensorFlow version: use the public call
-        return False
+        from gevent import monkey
+    except ImportError:
+        return
+    if monkey.is_module_patched("select"):
+        from gevent.socket import wait_read
+
+        wait_read(connection.fileno())
+
+
+class Worker:
+    """One worker process, its pipe, and the requests it has not answered yet."""
+
+    def __init__(self, context, settings, number):
+        self.connection, theirs = context.Pipe()
+        for end in (self.connection, theirs):  # gevent's sockets are non-blocking; these ends read whole messages
+            os.set_blocking(end.fileno(), True)
+        self.process = context.Process(target=serve, args=(theirs, settings), name=f"neuronlab-inference-{number}",
+                                       daemon=True)
+        self.process.start()
+        theirs.close()
+        self.waiting = {}  # request id -> Future
+        self.slots = threading.BoundedSemaphore(MAX_WAITING)
+        self.write_lock = threading.Lock()
+        self.alive = True
+        threading.Thread(target=self._read, name=f"inference-reader-{number}", daemon=True).start()
+
+    def ask(self, request_id, op, payload):
+        future = Future()
+        self.slots.acquire()
+        try:
+            with self.write_lock:
+                if not self.alive:
+                    raise EOFError("the worker has stopped")
+                self.waiting[request_id] = future
+                self.connection.send((request_id, op, payload))
+        except BaseException:
+            self.waiting.pop(request_id, None)
+            self.slots.release()
+            raise
+        return future
+
+    def _read(self):
+        while True:
+            try:
+                wait_readable(self.connection)
+                request_id, status, value = self.connection.recv()
+            except (EOFError, OSError):
+                break
+            future = self.waiting.pop(request_id, None)
+            self.slots.release()
+            if future is not None:
+                future.set_result((status, value))
+        with self.write_lock:  # the worker died: every caller still waiting hears so
+            self.alive = False
+            waiting, self.waiting = self.waiting, {}
+        for future in waiting.values():
+            future.set_exception(EOFError("the inference worker stopped"))
+
+    def stop(self):
+        self.process.kill()
+        self.process.join(5)
+        self.connection.close()
+
+
+class InferenceWorkers:
+    """`processes` inference workers. A worker that dies is replaced."""
+
+    def __init__(self, settings, processes=None):
+        self.settings = settings
+        self._context = multiprocessing.get_context("spawn")
+        self._ids = itertools.count()
+        self._lock = threading.Lock()
+        count = max(1, processes if processes is not None else settings.inference_processes)
+        self._workers = [Worker(self._context, settings, n) for n in range(count)]
+
+    def _pick(self):
+        with self._lock:
+            for n, worker in enumerate(self._workers):
+                if not worker.alive:
+                    log.warning("inference worker %d stopped (exit code %s): starting another", n,
+                                worker.process.exitcode)
+                    worker.stop()
+                    self._workers[n] = Worker(self._context, self.settings, n)
+            return min(self._workers, key=lambda w: len(w.waiting))  # the first idle one keeps batches together
+
+    def _call(self, op, payload, worker=None, timeout=TIMEOUT_S):
+        for attempt in (1, 2):
+            target = worker or self._pick()
+            try:
+                status, value = target.ask(next(self._ids), op, payload).result(timeout)
+                break
+            except EOFError:  # it died while idle or on this request: once more, on a fresh one
+                if attempt == 2 or worker is not None:
+                    raise RuntimeError("the inference worker stopped") from None
+            except FutureTimeout:  # stuck (on a hostile image, say): replace it, refuse the request
+                target.process.kill()
+                if op == "prepare":
+                    raise BadImage("the image could not be read") from None
+                raise RuntimeError("the inference worker did not answer") from None
+        if status == OK:
+            return value
+        if status in ERRORS:
+            raise ERRORS[status](value)
+        raise RuntimeError(f"inference failed: {value}")
+
+    def preprocess(self, image_bytes):
+        """Image bytes -> the 28x28 image the network sees; raises BadImage or BlankImage."""
+        return self._call("prepare", bytes(image_bytes))
+
+    def probabilities(self, model_id, image):
+        """Ten probabilities for one 28x28 image; raises LoadError when the model cannot be loaded."""
+        return self.batch_probabilities(model_id, np.asarray(image, np.float32)[None])[0]
+
+    def batch_probabilities(self, model_id, images):
+        return self._call("predict", (model_id, np.asarray(images, dtype=np.float32)))
+
+    def forget(self, model_id):
+        """Drop a cached model (deleted or replaced) in every worker; the next call reloads it."""
+        with self._lock:
+            workers = list(self._workers)
+        for worker in workers:
+            try:
+                self._call("forget", model_id, worker=worker)
+            except RuntimeError:
+                pass  # a dead worker has forgotten everything anyway
+
+    def close(self):
+        with self._lock:
+            workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.stop()

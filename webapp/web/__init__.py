@@ -30,7 +30,7 @@ def create_app(settings=None):
 
     socketio = SocketIO(
         app,
-        async_mode="threading",
+        async_mode=async_mode(),
         json=SocketJSON,
         serializer=SocketPacket,
         max_http_buffer_size=settings.max_request_bytes,
@@ -65,6 +65,15 @@ def create_app(settings=None):
         return jsonify({"error": "internal error"}), 500
 
     return app
+
+
+def async_mode():
+    """gevent under the server (webapp.web.front_door has patched the standard library), else threads."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        return "threading"
+    return "gevent" if monkey.is_module_patched("socket") else "threading"
 
 
 def get_socketio(app):

@@ -178,7 +178,34 @@ def with_format_suffix(path, filename):
 
 
 def load_upload(path):
-    model = load_file(path)
+    """Check an uploaded file from its metadata, then load it: a .keras is unpacked (capped) into a
+    `.tmp-` folder beside the upload and loaded from there, so Keras unpacks nothing itself, into
+    memory or the system's temporary folder; the folder goes when loading ends (or at the next start)."""
+    import shutil  # imported here: this function's imports are its own
+
+    from webapp.core.model_files import Limits, ModelFileRefused, check_h5, unpack_keras
+
+    limits = Limits.from_settings(lab().settings)
+    try:
+        if path.endswith(".h5"):
+            check_h5(path, limits)
+            model = load_file(path)
+        else:
+            with writing("could not unpack the upload"):
+                folder = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=os.path.dirname(path))
+            try:
+                with writing("could not unpack the upload"):
+                    unpack_keras(path, folder, limits)
+                model = load_file(folder)
+            except ModelFileRefused:
+                raise
+            except LoadError as exc:  # Keras names the folder: name the upload, which the caller renames
+                raise LoadError(str(exc).replace(folder, path).replace(os.path.basename(folder),
+                                                                       os.path.basename(path))) from None
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+    except ModelFileRefused as exc:
+        raise ApiError(exc.status, f"the model was refused before loading: {exc}") from None
     check_digit_model(model)
     check_runs(model)
     return model

@@ -1,19 +1,24 @@
 """The app's services in one place: settings, the model store, the active
 models and the predictor. Views and socket handlers reach them through
 `current_lab()`; nothing here imports Flask except that accessor."""
+import errno
 import json
+import logging
+import shutil
+import sqlite3
+import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from webapp.config import model_store
-from webapp.core.inference import Predictor
-from webapp.core.models import check_digit_model, load_file
-from webapp.core.modelstore import UnknownModel, atomic_write_json, valid_id
+from webapp.core.inference import InferenceWorkers
+from webapp.core.models import LoadError, check_digit_model, load_file
+from webapp.core.modelstore import TMP_PREFIX, UnknownModel, atomic_write_json, valid_id
 from webapp.core.networks import DIGIT_NETWORKS
 from webapp.core.preprocess import BlankImage, preprocess
-from webapp.core.preprocess_pool import PreprocessPool
 
 
 class ApiError(Exception):
@@ -27,24 +32,127 @@ class ApiError(Exception):
         return {"error": self.message, **self.extra}
 
 
+# -- writes the disk refuses ------------------------------------------------------
+# One mapping from what the OS or SQLite says to what a client is told (507, the reason).
+
+log = logging.getLogger(__name__)
+DISK_FULL = "the server's disk is full"
+READ_ONLY = "the instance folder is read-only"
+CANNOT_WRITE = "the server cannot write to its instance folder"
+FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def storage_reason(exc):
+    """(kind, words) for an OSError or SQLite error that a full or read-only disk
+    causes, else None. Never uses str(exc) for an OSError: it holds the path."""
+    if isinstance(exc, OSError):
+        if exc.errno in FULL_ERRNOS:
+            return "disk_full", DISK_FULL
+        if exc.errno in READ_ONLY_ERRNOS:
+            return "read_only", READ_ONLY
+        detail = exc.strerror or errno.errorcode.get(exc.errno or 0) or type(exc).__name__
+        return "cannot_write", f"{CANNOT_WRITE} ({detail.lower()})"
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        if "full" in text:  # "database or disk is full"
+            return "disk_full", DISK_FULL
+        if "readonly" in text or "read-only" in text or "unable to open" in text:
+            return "read_only", READ_ONLY
+        if "disk i/o error" in text:
+            return "cannot_write", f"{CANNOT_WRITE} (disk I/O error)"
+    return None
+
+
+def write_error(exc, doing="could not save"):
+    """The 507 answer for a write the disk refused, e.g. "could not store the name:
+    the server's disk is full"; None for an error that is not the disk's."""
+    reason = storage_reason(exc)
+    if reason is None:
+        return None
+    kind, words = reason
+    return ApiError(507, f"{doing}: {words}", reason=kind)
+
+
+@contextmanager
+def writing(doing):
+    """Turn a full or read-only disk inside the block into a 507 ApiError (logged)."""
+    try:
+        yield
+    except (OSError, sqlite3.OperationalError) as exc:
+        error = write_error(exc, doing)
+        if error is None:
+            raise
+        log.warning("%s: %s", doing, exc)
+        raise error from None
+
+
+def write_problem(folder):
+    """Why nothing can be written in `folder` (its words), or None: checked once at start-up."""
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=TMP_PREFIX) as f:
+            f.write(b"x")
+            f.flush()
+    except OSError as exc:
+        return storage_reason(exc)[1]
+    return None
+
+
+def remove_upload_leftovers(uploads):
+    """A server killed mid-upload leaves `uploads/.tmp-*` files (and extraction folders): drop them."""
+    removed = []
+    try:
+        leftovers = list(Path(uploads).glob(TMP_PREFIX + "*"))
+    except OSError:
+        return removed
+    for leftover in leftovers:
+        try:
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink()
+            removed.append(leftover.name)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:  # a read-only folder: they stay until a start that can write
+            log.warning("could not remove the upload leftover %s: %s", leftover.name, exc.strerror)
+    if removed:
+        log.warning("removed %d file(s) left by an interrupted upload: %s", len(removed), ", ".join(removed))
+    return removed
+
+
+FALLBACK_NETWORKS = ("cnn", "mlp", "mlp2")  # the default's order, as in Lab.active()
+
+
 class Lab:
     def __init__(self, settings):
         self.settings = settings
         self.home = Path(settings.home)
-        self.home.mkdir(parents=True, exist_ok=True)
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # the server still starts: predictions need no writes
+            log.warning("cannot create the instance folder %s: %s", self.home, exc.strerror)
+        self.write_problem = write_problem(self.home) if self.home.is_dir() else READ_ONLY
+        if self.write_problem:
+            log.warning("%s (%s): every write will be answered 507; predictions go on",
+                        self.write_problem, self.home)
         self.store = model_store(settings)
+        remove_upload_leftovers(self.home / "uploads")
         self._active_file = self.home / "active.json"
         self._lock = threading.Lock()
         self._chosen_cache = None
-        self.predictor = Predictor(self._load_digit_model)
-        self.preprocess_pool = (PreprocessPool(settings.preprocess_processes, settings.max_image_pixels)
-                                if settings.preprocess_processes > 0 else None)
+        self._broken = {}  # model id -> (its file's modification time, why it cannot load)
+        self.predictor = InferenceWorkers(settings)  # the drawings' recipe and the models, in worker processes
         self.jobs = None  # set by webapp.web.jobs
 
     # -- models ---------------------------------------------------------
 
     def _load_digit_model(self, model_id):
-        model = load_file(self.store.path(model_id))
+        try:
+            path = self.store.path(model_id)
+        except UnknownModel:  # deleted a moment ago: as broken as a damaged file
+            raise LoadError(f"no model called {model_id!r}") from None
+        model = load_file(path)
         check_digit_model(model)
         return model
 
@@ -54,6 +162,8 @@ class Lab:
         for meta in models:
             meta["active"] = meta["id"] == active.get(meta.get("network")) or meta["id"] == active.get("default")
             meta["default"] = meta["id"] == active.get("default")
+            if meta["id"] in self._broken:
+                meta["broken"] = self._broken[meta["id"]][1]
         return models
 
     def _chosen(self):
@@ -92,7 +202,8 @@ class Lab:
             chosen = {k: v for k, v in self.active().items() if v}
             chosen[network] = model_id
             chosen["default"] = model_id
-            atomic_write_json(self._active_file, chosen)
+            with writing("could not activate the model"):
+                atomic_write_json(self._active_file, chosen)
             self._chosen_cache = chosen
         return self.active()
 
@@ -105,7 +216,7 @@ class Lab:
         except ValueError as exc:
             raise ApiError(400, str(exc), field="name") from None
         except OSError as exc:
-            raise ApiError(507, f"could not store the name: {exc.strerror or exc}") from None
+            raise write_error(exc, "could not store the name") from None
 
     def metadata(self, model_id):
         try:
@@ -135,7 +246,10 @@ class Lab:
     # -- prediction -----------------------------------------------------
 
     def read_digit(self, image_bytes, model=None):
-        """The whole answer to one drawn digit, as the API returns it."""
+        """The whole answer to one drawn digit, as the API returns it.
+
+        When the chosen model cannot be loaded, the next working one of its network
+        answers, and the answer says so under "fallback" (see `_fallbacks`)."""
         model_id, meta = self.resolve(model)
         network = meta.get("network")
         try:
@@ -143,20 +257,91 @@ class Lab:
         except BlankImage as exc:
             return {"digit": None, "blank": True, "message": str(exc), "probabilities": None,
                     "model": model_id, "network": network, "input": np.zeros((28, 28)).tolist()}
-        probabilities = self.predictor.probabilities(model_id, image)
-        return {
+        probabilities, answered = self._probabilities(model_id, meta, image)
+        answer = {
             "digit": int(np.argmax(probabilities)),
             "probabilities": [round(float(p), 6) for p in probabilities],
-            "model": model_id,
-            "network": network,
+            "model": answered["id"],
+            "network": answered.get("network"),
             "input": np.round(image, 3).tolist(),
         }
+        if answered["id"] != model_id:
+            why = self._broken.get(model_id, (None, "it cannot be loaded"))[1]
+            answer["fallback"] = {
+                "broken": model_id, "broken_name": meta.get("name", model_id), "error": why,
+                "message": f"{meta.get('name', model_id)} ({model_id}) is broken: {why}. "
+                           f"{answered.get('name', answered['id'])} ({answered['id']}) answered instead.",
+            }
+        return answer
+
+    # -- broken models ----------------------------------------------------
+    # A model whose file cannot be loaded is remembered with its file's modification
+    # time, so predictions skip it without retrying, until the file changes.
+
+    def _file_mtime(self, model_id):
+        try:
+            return self.store.path(model_id).stat().st_mtime_ns
+        except (UnknownModel, OSError):
+            return None
+
+    def _is_broken(self, model_id):
+        known = self._broken.get(model_id)  # a healthy model costs one dict look-up
+        if known is None:
+            return False
+        if self._file_mtime(model_id) != known[0]:
+            self._broken.pop(model_id, None)  # the file changed: try it again
+            return False
+        return True
+
+    def _mark_broken(self, model_id, exc):
+        self._broken[model_id] = (self._file_mtime(model_id), str(exc))
+        log.warning("model %s cannot be loaded, predictions fall back to another: %s", model_id, exc)
+
+    def _probabilities(self, model_id, meta, image):
+        """(probabilities, metadata of the model that answered): the chosen one if it loads."""
+        if not self._is_broken(model_id):
+            try:
+                return self.predictor.probabilities(model_id, image), meta
+            except LoadError as exc:
+                self._mark_broken(model_id, exc)
+        for candidate in self._fallbacks(model_id, meta):
+            if self._is_broken(candidate["id"]):
+                continue
+            try:
+                return self.predictor.probabilities(candidate["id"], image), candidate
+            except LoadError as exc:
+                self._mark_broken(candidate["id"], exc)
+        why = self._broken.get(model_id, (None, "it cannot be loaded"))[1]
+        raise ApiError(503, f"no working digit model: {meta.get('name', model_id)} ({model_id}) is broken: {why}, "
+                            "and no other digit model loads", model=model_id)
+
+    def _fallbacks(self, model_id, meta):
+        """Who answers when `model_id` cannot: for each network (its own first, then
+        cnn, mlp, mlp2: the page asks for the default by id, and a student should get
+        an answer), the teacher's active model, then the shipped one, then the others,
+        newest first."""
+        models = [m for m in self.store.list() if m["id"] != model_id]
+        by_id = {m["id"]: m for m in models}
+        active = self.active()
+        network = meta.get("network")
+        networks = [network] if network in DIGIT_NETWORKS else []
+        networks += [n for n in FALLBACK_NETWORKS if n not in networks]
+        order = []
+        for net in networks:
+            order.append(by_id.get(active.get(net)))
+            shipped = by_id.get(net)
+            order.append(shipped if shipped and shipped.get("source") == "shipped" else None)
+            order += sorted((m for m in models if m.get("network") == net),
+                            key=lambda m: str(m.get("date") or ""), reverse=True)
+        seen = set()
+        for candidate in order:
+            if candidate and candidate.get("network") in networks and candidate["id"] not in seen:
+                seen.add(candidate["id"])
+                yield candidate
 
     def prepare(self, image_bytes):
-        """Image bytes -> the 28x28 image, in a worker process where there are any."""
-        if self.preprocess_pool is not None:
-            return self.preprocess_pool.preprocess(image_bytes)
-        return preprocess(image_bytes, self.settings.max_image_pixels)
+        """Image bytes -> the 28x28 image, prepared in an inference worker."""
+        return self.predictor.preprocess(image_bytes)
 
     def forget_model(self, model_id):
         self.predictor.forget(model_id)

@@ -1,14 +1,13 @@
-"""Start the app: gunicorn (one gthread worker) where it runs, else Werkzeug.
+"""Start the app: gunicorn with one gevent worker (webapp.web.front_door) where it runs, else Werkzeug.
 
-One worker, because the jobs, the Socket.IO rooms and the loaded models live in
-that process; threads give the concurrency.
+One worker, because the jobs and the Socket.IO rooms live in that process; its
+event loop gives the concurrency, and the inference workers (processes of their
+own) do the computing.
 """
-import logging
 import os
 import secrets
 import socket
 import sys
-import threading
 
 from webapp.config import Settings
 from webapp.web.sharing import share_lines
@@ -46,30 +45,14 @@ def banner(settings):
     return "\n".join(lines) + "\n"
 
 
-SWITCH_INTERVAL_S = 0.001
-
-
-def tune_worker_process():
-    """Interpreter settings for the process that serves the app.
-
-    - Request threads mostly wait (sockets, the inference thread, the
-      preprocessing workers); one that wakes should get the GIL within ~1 ms,
-      not the default 5 ms (measured: lower latency at one connection, more
-      predictions a second at eight).
-    - python-engineio's websocket writer thread closes the socket on its way
-      out; when the browser has already gone, simple-websocket may have closed
-      it first and the writer dies with EBADF. The connection was over and
-      nothing is lost, so that is one log line, not a traceback."""
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-    previous = threading.excepthook
-
-    def excepthook(args):
-        if issubclass(args.exc_type, OSError) and args.thread is not None and args.thread.name.endswith("(writer)"):
-            logging.getLogger("webapp").info("a websocket closed while its writer finished: %s", args.exc_value)
-            return
-        previous(args)
-
-    threading.excepthook = excepthook
+# The one gunicorn configuration; gunicorn.conf.py (the Procfile's command) reads it too.
+GUNICORN = {
+    "workers": 1,
+    "worker_class": "webapp.web.front_door.Worker",
+    "worker_connections": 10_000,  # open connections the event loop holds; the door limits each address
+    "timeout": 0,  # no heartbeat kills: a first XOR request may load Keras for seconds
+    "accesslog": None,
+}
 
 
 def ensure_token():
@@ -80,17 +63,14 @@ def ensure_token():
 def serve(host=None, port=None, mnist=None):
     ensure_token()
     settings = Settings.from_env(host=host, port=port, mnist=mnist)
-    from webapp.web import create_app
-
     print(banner(settings), flush=True)
     try:
         from gunicorn.app.base import BaseApplication
     except ImportError:  # e.g. Windows: no gunicorn
         BaseApplication = None
     if BaseApplication is None:
-        from webapp.web import get_socketio
+        from webapp.web import create_app, get_socketio
 
-        tune_worker_process()
         app = create_app(settings)
         get_socketio(app).run(app, host=settings.host, port=settings.port, allow_unsafe_werkzeug=True)
         return 0
@@ -98,14 +78,12 @@ def serve(host=None, port=None, mnist=None):
     class Gunicorn(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{settings.host}:{settings.port}")
-            self.cfg.set("workers", 1)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", settings.threads)
-            self.cfg.set("timeout", 0)  # long-lived websockets must not be killed
-            self.cfg.set("accesslog", None)
+            for name, value in GUNICORN.items():
+                self.cfg.set(name, value)
 
-        def load(self):  # in the worker, after the fork: threads and models start there
-            tune_worker_process()
+        def load(self):  # in the worker, after the fork and gevent's patching: the app starts there
+            from webapp.web import create_app
+
             return create_app(settings)
 
     Gunicorn().run()
