@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from flask import Blueprint, current_app, jsonify, request
-from flask_socketio import emit, join_room, leave_room
+from flask_socketio import emit, join_room, leave_room, rooms
 
 from webapp.core.datasets import data_choices
 from webapp.core.networks import OPTIMIZERS, RECIPES
@@ -409,15 +409,26 @@ class JobManager:
         self.socketio.emit("jobs", {"job": public_job(self.db.job(job_id))})
 
     def subscribe(self, job_id, after, send):
-        """Send the history after `after` with `send`, then `join` the live room,
-        under the job's lock so that no live event slips in between."""
+        """Send the history after `after` with `send`, then join the live room,
+        under the job's lock so that no live event slips in between.
+
+        A connection is subscribed to a job once. One already in the room has
+        been sent every event up to the job's last (its history, then each live
+        event as it was stored), so a repeated subscribe sends nothing again,
+        whatever its `after`: 500 of them once pushed 91,000 events to one
+        client. The room is the record: it goes with unsubscribe and disconnect.
+        Returns (the job, whether the connection was subscribed already)."""
+        if not storable(job_id):
+            raise ApiError(404, f"no job called {job_id[:40]!r}")  # SQLite cannot even look a lone surrogate up
         self.get(job_id)  # unknown -> 404, before making it a lock
         with self.job_lock(job_id):
             job = self.get(job_id)
+            if room(job_id) in rooms():
+                return job, True
             for event in self.db.events(job_id, after):
                 send(event)
             join_room(room(job_id))
-        return job
+        return job, False
 
     # -- the queue --------------------------------------------------------
 
@@ -506,6 +517,18 @@ def room(job_id):
     return f"job:{job_id}"
 
 
+MAX_SEQ = 2**63 - 1  # SQLite's integers are 64-bit: a larger `after` cannot even be compared
+
+
+def storable(text):
+    """Whether a str can reach SQLite, which binds text as strict UTF-8 (no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 PUBLIC_FIELDS = ("id", "net", "params", "state", "created", "started", "finished", "device", "data", "error",
                  "epochs_done", "logs", "test_accuracy", "model", "seconds", "parameters", "last_seq")
 
@@ -543,8 +566,9 @@ def list_jobs():
 def get_job(job_id):
     job = manager().get(job_id)
     after = request.args.get("after", "0")
-    if not after.isdigit():
-        raise ApiError(400, "after must be a whole number (a seq)", field="after")
+    # isdigit() alone lets "²" through, and int() refuses more than 4,300 digits: check the text first
+    if not (after.isascii() and after.isdigit()) or len(after) > len(str(MAX_SEQ)) or int(after) > MAX_SEQ:
+        raise ApiError(400, f"after must be a whole number from 0 to {MAX_SEQ} (a seq)", field="after")
     return jsonify({**public_job(job), "events": manager().db.events(job_id, int(after))})
 
 
@@ -571,20 +595,25 @@ def networks():
 def register_events(socketio, jobs):
     @socketio.on("subscribe")
     def subscribe(data=None, *_extra):  # no payload, or several, must get an error ack, not a TypeError
-        """{"job": id, "after": seq?} -> the history as `job` events, then live ones."""
+        """{"job": id, "after": seq?} -> the history as `job` events, then live ones.
+
+        Once per connection and job: a repeated subscribe is acknowledged with
+        "already_subscribed": true and sends nothing it sent before."""
         if not isinstance(data, dict) or not isinstance(data.get("job"), str):
             return {"error": 'send {"job": "<id>", "after": <seq, optional>}', "status": 400}
         after = data.get("after", 0) or 0
-        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
-            return {"error": "after must be a whole number (the last seq you have)", "status": 400}
+        if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_SEQ:
+            return {"error": f"after must be a whole number from 0 to {MAX_SEQ} (the last seq you have)",
+                    "status": 400}
         try:
-            job = jobs.subscribe(data["job"], after, lambda event: emit("job", event))
+            job, already = jobs.subscribe(data["job"], after, lambda event: emit("job", event))
         except ApiError as exc:
             return {**exc.to_dict(), "status": exc.status}
-        return {"ok": True, "job": public_job(job)}
+        return {"ok": True, "job": public_job(job), **({"already_subscribed": True} if already else {})}
 
     @socketio.on("unsubscribe")
     def unsubscribe(data=None, *_extra):
+        """{"job": id}: no more live events; a later subscribe sends the history after its `after` again."""
         if isinstance(data, dict) and isinstance(data.get("job"), str):
             leave_room(room(data["job"]))
         return {"ok": True}
