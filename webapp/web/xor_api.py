@@ -82,6 +82,14 @@ class XorModels:
             return np.asarray(model(np.asarray(inputs, np.float32), training=False), np.float64)[:, 0]
 
 
+def finite_number(value):
+    """An int or a finite float. JSON may say NaN, Infinity or 1e400 (infinity), on which int() raises;
+    and math.isfinite() raises on an int too large for a float, so ints are not asked."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
 def parse_input(value, field="input"):
     """[a, b] -> [[a, b]]; "all" -> the four XOR cases; anything else is a 400."""
     if value is None:
@@ -89,8 +97,7 @@ def parse_input(value, field="input"):
     if value == "all":
         return xor.XOR_INPUTS.astype(float).tolist()
     if (isinstance(value, (list, tuple)) and len(value) == 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                    and abs(v) <= MAX_INPUT for v in value)):
+            and all(finite_number(v) and abs(v) <= MAX_INPUT for v in value)):
         return [[float(v) for v in value]]
     example = "x=0,1" if field == "x" else "[0, 1]"
     raise ApiError(400, f'{field} must be two numbers like {example} (each at most {MAX_INPUT:g} in size), or "all"',
@@ -184,8 +191,7 @@ class Studies:
 
 def whole_number(params, name, default, low, high):
     value = params.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) \
-            or not low <= value <= high:
+    if not finite_number(value) or value != int(value) or not low <= value <= high:
         raise ApiError(400, f"{name} must be a whole number from {low} to {high}", field=name)
     return int(value)
 
