@@ -134,6 +134,39 @@ def test_a_web_page_on_another_site_cannot_borrow_localhost_trust(server):
     assert fetch_metadata.status_code == 403
 
 
+FOREIGN_REFERERS = ["http://evil.example/page", "https://127.0.0.1.evil.example/", "http://user@evil.example:80/",
+                    "http://[::1", "ftp://127.0.0.1/", "about:blank", "nonsense"]
+
+
+def whoami_without_origin(url, headers):
+    """websocket-client sends an Origin (this server's) unless told not to: browsers always send one."""
+    client = socketio.Client(reconnection=False, websocket_extra_options={"suppress_origin": True})
+    client.connect(url, transports=["websocket"], wait_timeout=20, headers=headers)
+    try:
+        return client.call("whoami", {}, timeout=10)["role"]
+    finally:
+        client.disconnect()
+
+
+@pytest.mark.parametrize("referer", FOREIGN_REFERERS)
+def test_no_origin_and_a_foreign_referer_is_not_the_teacher(server, referer):
+    """Older browsers, and some requests, send a Referer but no Origin: it says where the request comes from."""
+    headers = {"Referer": referer}
+    assert 'data-role="viewer"' in requests.get(server.url + "/", headers=headers).text
+    assert whoami_without_origin(server.url, headers) == "viewer"
+    response = requests.post(server.url + "/api/models/nosuchmodel/activate", headers=headers)
+    assert response.status_code == 403 and "cross-site" in response.json()["error"]
+
+
+def test_no_origin_and_this_apps_own_referer_is_still_the_teacher(server):
+    for referer in (server.url + "/train", server.url.upper().replace("HTTP", "http") + "/xor?x=1"):
+        headers = {"Referer": referer}
+        assert 'data-role="teacher"' in requests.get(server.url + "/", headers=headers).text
+        assert whoami_without_origin(server.url, headers) == "teacher"
+        response = requests.post(server.url + "/api/models/nosuchmodel/activate", headers=headers)
+        assert response.status_code == 404  # allowed through to the lookup
+
+
 def test_dns_rebinding_gets_no_localhost_trust(server):
     """A page on evil.example resolved to 127.0.0.1 sends Host: evil.example."""
     response = requests.post(server.url + "/api/models/nosuchmodel/activate", headers={"Host": "evil.example"})

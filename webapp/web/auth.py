@@ -13,7 +13,8 @@ Defaults: requests from this machine itself count as the teacher
 localhost needs no token. Anyone on the LAN always needs it. Two guards keep
 that trust from being borrowed by a web page the teacher happens to visit:
 the Host header must be a loopback name (no DNS rebinding), and state-changing
-requests carrying a foreign Origin are refused outright (no CSRF).
+requests carrying a foreign Origin are refused outright (no CSRF). A request
+with no Origin is judged by its Referer: a foreign one is cross-site too.
 """
 import hmac
 import ipaddress
@@ -68,14 +69,29 @@ def _matches(token):
 
 
 def same_origin():
-    """False only when the browser says the request comes from another site."""
+    """False only when the browser says the request comes from another site:
+    Sec-Fetch-Site, else Origin, else (older browsers, some GETs) the Referer's origin."""
     if request.headers.get("Sec-Fetch-Site", "") == "cross-site":
         return False
-    origin = request.headers.get("Origin")
-    if not origin:  # not sent by scripts, curl or same-origin GETs
+    origin = request.headers.get("Origin") or referer_origin(request.headers.get("Referer"))
+    if not origin:  # neither is sent by scripts and curl
         return True
     allowed = {request.host_url.rstrip("/"), *(o.rstrip("/") for o in _settings().allowed_origins)}
-    return origin.rstrip("/") in allowed
+    return origin.rstrip("/").lower() in {o.lower() for o in allowed}
+
+
+def referer_origin(referer):
+    """scheme://host[:port] of a Referer; "null" (foreign to everyone) for one that is not an http(s) URL."""
+    if not referer:
+        return None
+    try:
+        parts = urlsplit(referer)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        return "null"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "null"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def presented_token():
