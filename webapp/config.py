@@ -100,10 +100,10 @@ class Settings:
         return text
 
 
-def model_store(settings=None):
+def model_store(settings=None, owner=True):
     """The model store: trained and uploaded models in the instance folder,
-    and the shipped ones in models/."""
+    and the shipped ones in models/ (`owner`: see ModelStore)."""
     from webapp.core.modelstore import ModelStore
 
     settings = settings or Settings.from_env()
-    return ModelStore(Path(settings.home) / "models", shipped=[settings.models])
+    return ModelStore(Path(settings.home) / "models", shipped=[settings.models], owner=owner)

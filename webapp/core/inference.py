@@ -24,6 +24,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 import numpy as np
 
+from webapp.core.model_files import ModelFileRefused
 from webapp.core.models import LoadError
 from webapp.core.preprocess import BadImage, BlankImage
 
@@ -32,11 +33,23 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 64
 MAX_WAITING = 32  # requests in one worker's pipe at most: a full pipe would block the event loop on write
 TIMEOUT_S = 60  # far beyond any real request (a first load compiles the model): a worker this slow is stuck
+UPLOAD_TIMEOUT_S = 300  # loading and saving a large uploaded model
 XLA_BATCH_SIZES = (1, 2)  # small batches run XLA-compiled (padded to these: XLA compiles once per shape)
 
-# What a worker answers: (request id, status, value).
-OK, BLANK, BAD, LOAD_ERROR, BUG = "ok", "blank", "bad", "load_error", "bug"
-ERRORS = {BLANK: BlankImage, BAD: BadImage, LOAD_ERROR: LoadError}
+# What a worker answers: (request id, status, value); an error travels as its kind and its arguments.
+OK, BUG = "ok", "bug"
+ERRORS = {"blank": BlankImage, "bad": BadImage, "refused": ModelFileRefused, "load_error": LoadError,
+          "os_error": OSError}
+
+
+def error_answer(request_id, exc):
+    """An exception as an answer the web side raises again; anything unexpected is a bug."""
+    for status, kind in ERRORS.items():
+        if isinstance(exc, kind):
+            args = (str(exc), exc.status) if isinstance(exc, ModelFileRefused) else \
+                (exc.errno, exc.strerror or str(exc)) if isinstance(exc, OSError) else (str(exc),)
+            return (request_id, status, args)
+    return (request_id, BUG, f"{type(exc).__name__}: {exc}")
 
 
 # -- the worker process ------------------------------------------------------------
@@ -47,7 +60,7 @@ def serve(connection, settings):
     from webapp.core.device import use_one_cpu_thread
 
     use_one_cpu_thread()  # one worker per core: TensorFlow's own pool only added CPU for images this small
-    models = LoadedModels(model_store(settings))
+    models = LoadedModels(model_store(settings, owner=False))
     while True:
         try:
             requests = [connection.recv()]
@@ -74,17 +87,29 @@ def answer_all(requests, models, max_pixels):
             elif op == "forget":
                 models.forget(payload)
                 answers.append((request_id, OK, None))
+            elif op == "accept_upload":
+                answers.append((request_id, OK, accept_upload(models.store, *payload)))
             else:
                 answers.append((request_id, BUG, f"unknown request {op!r}"))
-        except BlankImage as exc:
-            answers.append((request_id, BLANK, str(exc)))
-        except BadImage as exc:
-            answers.append((request_id, BAD, str(exc)))
-        except Exception as exc:  # a bug: the caller reports it as one
-            answers.append((request_id, BUG, f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # the caller hears what went wrong
+            answers.append(error_answer(request_id, exc))
     for model_id, waiting in predictions.items():
         answers += run_batch(models, model_id, waiting)
     return answers
+
+
+def accept_upload(store, path, model_id, meta, limits):
+    """Check, load and try an uploaded model file, then save it into the store as `model_id`; its metadata."""
+    from webapp.core.model_files import load_upload
+    from webapp.core.models import check_digit_model, check_runs
+
+    model = load_upload(path, limits)
+    check_digit_model(model)
+    check_runs(model)
+    meta = {**meta, "input": "flat" if tuple(model.input_shape[1:]) == (784,) else "image",
+            "parameters": int(model.count_params())}
+    store.save(model, meta, model_id)
+    return meta
 
 
 def run_batch(models, model_id, waiting):
@@ -93,10 +118,8 @@ def run_batch(models, model_id, waiting):
         from webapp.core.networks import shape_inputs
 
         probabilities = np.asarray(forward(shape_inputs(model, np.concatenate([x for _, x in waiting]))))
-    except LoadError as exc:
-        return [(request_id, LOAD_ERROR, str(exc)) for request_id, _ in waiting]
     except Exception as exc:  # loading or running failed: every caller hears why
-        return [(request_id, BUG, f"{type(exc).__name__}: {exc}") for request_id, _ in waiting]
+        return [error_answer(request_id, exc) for request_id, _ in waiting]
     answers, start = [], 0
     for request_id, images in waiting:
         answers.append((request_id, OK, probabilities[start : start + len(images)]))
@@ -125,6 +148,11 @@ class LoadedModels:
             check_digit_model(model)
             self._models[model_id] = (model, compile_forward(model))
         return self._models[model_id]
+
+    def accept_upload(self, path, model_id, meta, limits):
+        """Check, load and save an uploaded model file in a worker (Keras's memory stays there); its metadata.
+        Raises ModelFileRefused, LoadError, or OSError when the store cannot be written."""
+        return self._call("accept_upload", (str(path), model_id, meta, limits), timeout=UPLOAD_TIMEOUT_S)
 
     def forget(self, model_id):
         self._models.pop(model_id, None)
@@ -255,7 +283,8 @@ class InferenceWorkers:
                     self._workers[n] = Worker(self._context, self.settings, n)
             return min(self._workers, key=lambda w: len(w.waiting))  # the first idle one keeps batches together
 
-    def _call(self, op, payload, worker=None, timeout=TIMEOUT_S):
+    def _call(self, op, payload, worker=None, timeout=None):
+        timeout = timeout or TIMEOUT_S
         for attempt in (1, 2):
             target = worker or self._pick()
             try:
@@ -272,7 +301,7 @@ class InferenceWorkers:
         if status == OK:
             return value
         if status in ERRORS:
-            raise ERRORS[status](value)
+            raise ERRORS[status](*value)
         raise RuntimeError(f"inference failed: {value}")
 
     def preprocess(self, image_bytes):
@@ -285,6 +314,11 @@ class InferenceWorkers:
 
     def batch_probabilities(self, model_id, images):
         return self._call("predict", (model_id, np.asarray(images, dtype=np.float32)))
+
+    def accept_upload(self, path, model_id, meta, limits):
+        """Check, load and save an uploaded model file in a worker (Keras's memory stays there); its metadata.
+        Raises ModelFileRefused, LoadError, or OSError when the store cannot be written."""
+        return self._call("accept_upload", (str(path), model_id, meta, limits), timeout=UPLOAD_TIMEOUT_S)
 
     def forget(self, model_id):
         """Drop a cached model (deleted or replaced) in every worker; the next call reloads it."""

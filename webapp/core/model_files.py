@@ -381,3 +381,31 @@ def check_h5_config(h5, what, limits):
         raise ModelFileRefused(f"{what}: its model_config is not text")
     data = config.encode("utf-8", "surrogateescape") if isinstance(config, str) else config
     check_config_json(data, "its model_config", limits)
+
+
+def load_upload(path, limits):
+    """Check an uploaded file from its metadata, then load it with Keras. A .keras is unpacked (capped)
+    into a `.tmp-` folder beside the upload and loaded from there, so Keras unpacks nothing itself, into
+    memory or the system's temporary folder; the folder goes when loading ends (or at the next start).
+    Raises ModelFileRefused, LoadError, or OSError (the disk refused the unpacking)."""
+    import shutil
+    import tempfile
+
+    from webapp.core.models import load_file
+    from webapp.core.modelstore import TMP_PREFIX
+
+    path = str(path)
+    if path.endswith(".h5"):
+        check_h5(path, limits)
+        return load_file(path)
+    folder = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=os.path.dirname(path))
+    try:
+        unpack_keras(path, folder, limits)
+        return load_file(folder)
+    except ModelFileRefused:
+        raise
+    except LoadError as exc:  # Keras names the folder: name the upload, which the caller renames
+        raise LoadError(str(exc).replace(folder, path).replace(os.path.basename(folder),
+                                                               os.path.basename(path))) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -42,6 +42,20 @@ def check_digit_model(model):
         raise LoadError(f"the model's output is {outputs}; a digit model gives 10")
 
 
+def check_runs(model):
+    """One forward pass on a blank digit: the model must give 10 finite numbers."""
+    import numpy as np
+
+    from webapp.core.networks import shape_inputs
+
+    try:
+        out = np.asarray(model(shape_inputs(model, np.zeros((1, 28, 28), np.float32)), training=False))
+    except Exception as exc:  # any layer may fail on real input
+        raise LoadError(f"the model fails on a 28x28 image: {type(exc).__name__}") from None
+    if out.shape != (1, 10) or not np.all(np.isfinite(out)):
+        raise LoadError("the model does not give 10 finite numbers for a 28x28 image")
+
+
 def load_model(name, store):
     """A model by id from the store, or from a .keras/.h5 path."""
     path = Path(name)

@@ -137,7 +137,10 @@ def without_optimizer(model):
 class ModelStore:
     """Models in `folder` (writable) and in `shipped` folders (read-only defaults)."""
 
-    def __init__(self, folder, shipped=()):
+    def __init__(self, folder, shipped=(), owner=True):
+        """`owner`: this process owns the folder and removes half-written files left by a crash. Other
+        processes that save into it (a training job, an inference worker) must not: they could delete a
+        save in progress."""
         self.folder = Path(folder)
         self.shipped = [Path(p) for p in shipped]
         self._lock = threading.Lock()
@@ -145,7 +148,8 @@ class ModelStore:
         self._checked = float("-inf")  # when the folders were last looked at
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self.remove_leftovers()
+            if owner:
+                self.remove_leftovers()
         except OSError:  # a read-only or full instance folder: shipped models still serve; saves fail then
             pass
 

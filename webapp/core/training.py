@@ -378,11 +378,7 @@ def child_main(job_id, spec_dict, start_seq, events, stop, settings, parent_pid)
     from webapp.core.datasets import local_mnist_path
     from webapp.core.modelstore import ModelStore
 
-    class JobModelStore(ModelStore):
-        def remove_leftovers(self):
-            pass  # the web process owns that clean-up; here it could delete an upload in progress
-
-    store = JobModelStore(settings.home / "models", shipped=[settings.models])
+    store = ModelStore(settings.home / "models", shipped=[settings.models], owner=False)
     emit = EventStream(job_id, events.put, start_seq=start_seq)
     # A web job never downloads: it reads the file the server named, or Keras's cache (checked at POST time).
     run_job(JobSpec(**spec_dict), emit, stop.is_set, store, mnist_path=local_mnist_path(settings.mnist))

@@ -9,11 +9,11 @@ import time
 import unicodedata
 from pathlib import PurePosixPath
 
-import numpy as np
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from webapp.core.models import LoadError, check_digit_model, load_file
+from webapp.core.model_files import Limits, ModelFileRefused
+from webapp.core.models import LoadError
 from webapp.core.modelstore import TMP_PREFIX, UnknownModel, valid_id
 from webapp.core.networks import DIGIT_NETWORKS
 from webapp.core.preprocess import BadImage
@@ -150,18 +150,6 @@ def sanitised_id(filename, taken):
     return model_id
 
 
-def check_runs(model):
-    """One forward pass on a blank digit: the model must give 10 finite numbers."""
-    from webapp.core.networks import shape_inputs
-
-    try:
-        out = np.asarray(model(shape_inputs(model, np.zeros((1, 28, 28), np.float32)), training=False))
-    except Exception as exc:  # any layer may fail on real input
-        raise LoadError(f"the model fails on a 28x28 image: {type(exc).__name__}") from None
-    if out.shape != (1, 10) or not np.all(np.isfinite(out)):
-        raise LoadError("the model does not give 10 finite numbers for a 28x28 image")
-
-
 FILE_SIGNATURES = {b"PK\x03\x04": ".keras", b"\x89HDF\r\n\x1a\n": ".h5"}  # a zip, an HDF5 file
 
 
@@ -175,40 +163,6 @@ def with_format_suffix(path, filename):
         raise LoadError(f"{filename} is neither a .keras file (a zip) nor an .h5 file (HDF5)")
     os.replace(path, path + suffix)
     return path + suffix
-
-
-def load_upload(path):
-    """Check an uploaded file from its metadata, then load it: a .keras is unpacked (capped) into a
-    `.tmp-` folder beside the upload and loaded from there, so Keras unpacks nothing itself, into
-    memory or the system's temporary folder; the folder goes when loading ends (or at the next start)."""
-    import shutil  # imported here: this function's imports are its own
-
-    from webapp.core.model_files import Limits, ModelFileRefused, check_h5, unpack_keras
-
-    limits = Limits.from_settings(lab().settings)
-    try:
-        if path.endswith(".h5"):
-            check_h5(path, limits)
-            model = load_file(path)
-        else:
-            with writing("could not unpack the upload"):
-                folder = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=os.path.dirname(path))
-            try:
-                with writing("could not unpack the upload"):
-                    unpack_keras(path, folder, limits)
-                model = load_file(folder)
-            except ModelFileRefused:
-                raise
-            except LoadError as exc:  # Keras names the folder: name the upload, which the caller renames
-                raise LoadError(str(exc).replace(folder, path).replace(os.path.basename(folder),
-                                                                       os.path.basename(path))) from None
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
-    except ModelFileRefused as exc:
-        raise ApiError(exc.status, f"the model was refused before loading: {exc}") from None
-    check_digit_model(model)
-    check_runs(model)
-    return model
 
 
 @bp.post("/models")
@@ -243,19 +197,19 @@ def upload_model():
                 upload.save(f)
             tmp = with_format_suffix(tmp, filename)
         with _upload_lock:
-            model = load_upload(tmp)
             model_id = sanitised_id(name or filename, {m["id"] for m in lab().models()})
             meta = {
                 "network": "uploaded",
                 "source": "uploaded",
-                "input": "flat" if tuple(model.input_shape[1:]) == (784,) else "image",
                 "name": (name or filename)[:80],
                 "filename": filename[:120],
-                "parameters": int(model.count_params()),
                 "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
-            with writing("could not store the model"):
-                lab().store.save(model, meta, model_id)
+            with writing("could not store the model"):  # checked, loaded and saved in an inference worker
+                lab().predictor.accept_upload(tmp, model_id, meta, Limits.from_settings(settings))
+            lab().store.refresh()
+    except ModelFileRefused as exc:
+        raise ApiError(exc.status, f"the model was refused before loading: {exc}") from None
     except LoadError as exc:  # name the user's file, never our paths
         text = str(exc).replace(tmp, filename).replace(os.path.basename(tmp), filename)
         raise ApiError(422, text.replace(str(uploads), "")) from None
