@@ -100,17 +100,18 @@ def test_a_worker_that_hangs_is_replaced_and_the_image_refused(home, monkeypatch
 
     import webapp.core.inference as module
 
-    monkeypatch.setattr(module, "TIMEOUT_S", 2)
     workers = InferenceWorkers(Settings(home=home, models=home / "shipped"), processes=1)
     try:
         png = encode(drawing((40, 40, 200)))
-        assert np.array_equal(workers.preprocess(png), preprocess(png))
+        assert np.array_equal(workers.preprocess(png), preprocess(png))  # started (TensorFlow loaded)
+        monkeypatch.setattr(module, "TIMEOUT_S", 2)
         stuck = workers._workers[0].process
         os.kill(stuck.pid, signal.SIGSTOP)  # as if stuck on an image
         with pytest.raises(BadImage, match="could not be read"):
             workers.preprocess(png)
         stuck.join(10)
         assert not stuck.is_alive()
+        monkeypatch.setattr(module, "TIMEOUT_S", 60)  # its replacement has to start
         assert np.array_equal(workers.preprocess(png), preprocess(png))
     finally:
         workers.close()

@@ -57,9 +57,7 @@ def error_answer(request_id, exc):
 def serve(connection, settings):
     """A worker's loop: read what is waiting, answer it, repeat. Ends when the web process goes."""
     from webapp.config import model_store
-    from webapp.core.device import use_one_cpu_thread
 
-    use_one_cpu_thread()  # one worker per core: TensorFlow's own pool only added CPU for images this small
     models = LoadedModels(model_store(settings, owner=False))
     while True:
         try:
@@ -76,7 +74,7 @@ def answer_all(requests, models, max_pixels):
     """The answers to a batch of requests; predictions for one model run as one batch."""
     from webapp.core.preprocess import preprocess
 
-    answers, predictions = [], {}
+    answers, predictions, images_read = [], {}, {}
     for request_id, op, payload in requests:
         try:
             if op == "prepare":
@@ -84,6 +82,11 @@ def answer_all(requests, models, max_pixels):
             elif op == "predict":
                 model_id, images = payload
                 predictions.setdefault(model_id, []).append((request_id, images))
+            elif op == "read":  # a drawing in, its 28x28 image and the model's probabilities out
+                model_id, image_bytes = payload
+                image = preprocess(image_bytes, max_pixels).astype(np.float32)
+                predictions.setdefault(model_id, []).append((request_id, image[None]))
+                images_read[request_id] = image
             elif op == "forget":
                 models.forget(payload)
                 answers.append((request_id, OK, None))
@@ -94,7 +97,10 @@ def answer_all(requests, models, max_pixels):
         except Exception as exc:  # the caller hears what went wrong
             answers.append(error_answer(request_id, exc))
     for model_id, waiting in predictions.items():
-        answers += run_batch(models, model_id, waiting)
+        for request_id, status, value in run_batch(models, model_id, waiting):
+            if status == OK and request_id in images_read:
+                value = (images_read[request_id], value[0])
+            answers.append((request_id, status, value))
     return answers
 
 
@@ -136,8 +142,11 @@ class LoadedModels:
 
     def get(self, model_id):
         if model_id not in self._models:
+            from webapp.core.device import use_one_cpu_thread
             from webapp.core.models import check_digit_model, load_file
             from webapp.core.modelstore import UnknownModel
+
+            use_one_cpu_thread()  # one worker per core: TensorFlow's own pool only added CPU for images this small
 
             self.store.refresh()  # a model saved a moment ago by a job
             try:
@@ -233,9 +242,12 @@ class Worker:
                     raise EOFError("the worker has stopped")
                 self.waiting[request_id] = future
                 self.connection.send((request_id, op, payload))
-        except BaseException:
+        except BaseException as exc:
             self.waiting.pop(request_id, None)
             self.slots.release()
+            if isinstance(exc, OSError):  # a broken pipe: the worker has gone
+                self.alive = False
+                raise EOFError("the worker has stopped") from None
             raise
         return future
 
@@ -294,8 +306,9 @@ class InferenceWorkers:
                 if attempt == 2 or worker is not None:
                     raise RuntimeError("the inference worker stopped") from None
             except FutureTimeout:  # stuck (on a hostile image, say): replace it, refuse the request
+                target.alive = False
                 target.process.kill()
-                if op == "prepare":
+                if op in ("prepare", "read"):
                     raise BadImage("the image could not be read") from None
                 raise RuntimeError("the inference worker did not answer") from None
         if status == OK:
@@ -303,6 +316,11 @@ class InferenceWorkers:
         if status in ERRORS:
             raise ERRORS[status](*value)
         raise RuntimeError(f"inference failed: {value}")
+
+    def read(self, model_id, image_bytes):
+        """(the 28x28 image, ten probabilities) for a drawing, in one round trip; raises BadImage, BlankImage,
+        or LoadError when the model cannot be loaded."""
+        return self._call("read", (model_id, bytes(image_bytes)))
 
     def preprocess(self, image_bytes):
         """Image bytes -> the 28x28 image the network sees; raises BadImage or BlankImage."""

@@ -15,10 +15,10 @@ import numpy as np
 
 from webapp.config import model_store
 from webapp.core.inference import InferenceWorkers
-from webapp.core.models import LoadError, check_digit_model, load_file
+from webapp.core.models import LoadError
 from webapp.core.modelstore import TMP_PREFIX, UnknownModel, atomic_write_json, valid_id
 from webapp.core.networks import DIGIT_NETWORKS
-from webapp.core.preprocess import BlankImage, preprocess
+from webapp.core.preprocess import BlankImage
 
 
 class ApiError(Exception):
@@ -147,15 +147,6 @@ class Lab:
 
     # -- models ---------------------------------------------------------
 
-    def _load_digit_model(self, model_id):
-        try:
-            path = self.store.path(model_id)
-        except UnknownModel:  # deleted a moment ago: as broken as a damaged file
-            raise LoadError(f"no model called {model_id!r}") from None
-        model = load_file(path)
-        check_digit_model(model)
-        return model
-
     def models(self):
         active = self.active()
         models = self.store.list()
@@ -253,11 +244,16 @@ class Lab:
         model_id, meta = self.resolve(model)
         network = meta.get("network")
         try:
-            image = self.prepare(image_bytes)
+            if self._is_broken(model_id):
+                raise LoadError("known to be broken")
+            image, probabilities = self.predictor.read(model_id, image_bytes)  # the usual case: one round trip
+            answered = meta
         except BlankImage as exc:
             return {"digit": None, "blank": True, "message": str(exc), "probabilities": None,
                     "model": model_id, "network": network, "input": np.zeros((28, 28)).tolist()}
-        probabilities, answered = self._probabilities(model_id, meta, image)
+        except LoadError:  # a broken model: the image first, then the models in the fallback order
+            image = self.prepare(image_bytes)
+            probabilities, answered = self._probabilities(model_id, meta, image)
         answer = {
             "digit": int(np.argmax(probabilities)),
             "probabilities": [round(float(p), 6) for p in probabilities],
