@@ -1,16 +1,23 @@
-"""Limits: the per-client prediction rate, request sizes, image pixels, job
-parameters and the job queue, each a setting, checked against a real server."""
+"""Limits: the prediction rate per address, request sizes, image pixels, job
+parameters and the job queue, each a setting, checked against a real server.
+Clients that must not share a prediction bucket come from source addresses of
+their own on loopback."""
 import base64
 import io
+import socket
 import time
+from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 import socketio
+from flask import Flask
 from PIL import Image
 
 from conftest import ServerProcess
 from digit_models import make_model_files
+from webapp.web import limits
 from webapp.web.limits import RateLimiter
 
 RATE = 2  # predictions a second, in bursts of 2
@@ -46,6 +53,30 @@ def test_the_token_bucket_allows_a_burst_then_the_rate():
     assert RateLimiter(rate=0).allow("a") == (True, 0.0)  # 0 turns it off
 
 
+def connect_from(address, url):
+    """A Socket.IO client whose websocket comes from one loopback source address."""
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=30, source_address=(address, 0))
+    client = socketio.Client(reconnection=False, websocket_extra_options={"socket": sock})
+    client.connect(url, transports=["websocket"], wait_timeout=20)
+    return client
+
+
+def test_predictions_from_one_address_share_one_bucket_whatever_the_connection():
+    app = Flask(__name__)
+    app.extensions["neuronlab"] = SimpleNamespace(settings=SimpleNamespace(predict_rate=2))
+
+    def allowed_from(address, sid):  # a REST request, or an event on any one of an address's connections
+        with app.test_request_context(environ_base={"REMOTE_ADDR": address}):
+            from flask import request
+
+            request.sid = sid
+            return limits.allow_prediction()[0]
+
+    assert [allowed_from("10.0.0.1", sid) for sid in ("a", "b", "c", None)] == [True, True, False, False]
+    assert allowed_from("10.0.0.2", "d")  # another address has its own bucket
+
+
 def test_rest_predictions_beyond_the_rate_get_429(limited_server):
     statuses = [requests.post(limited_server.url + "/api/predict", json={"image": png(28, 28)}).status_code
                 for _ in range(RATE + 3)]
@@ -56,10 +87,8 @@ def test_rest_predictions_beyond_the_rate_get_429(limited_server):
     assert int(refused.headers["Retry-After"]) >= 1
 
 
-def test_socket_predictions_beyond_the_rate_get_an_error_ack_per_connection(limited_server):
-    greedy, other = (socketio.Client(reconnection=False) for _ in range(2))
-    for client in (greedy, other):
-        client.connect(limited_server.url, transports=["websocket"], wait_timeout=20)
+def test_socket_predictions_beyond_the_rate_get_an_error_ack_per_address(limited_server):
+    greedy, other = connect_from("127.0.0.41", limited_server.url), connect_from("127.0.0.42", limited_server.url)
     try:
         answers = [greedy.call("predict", {"image": png(28, 28)}, timeout=20) for _ in range(RATE + 3)]
         assert all("probabilities" in a for a in answers[:RATE]), answers[:RATE]
@@ -90,8 +119,7 @@ def test_request_size_limit_for_rest_and_socket_io(limited_server):
 def test_image_pixel_limit_refuses_decompression_bombs(limited_server):
     bomb = png(2000, 2000)  # 4 megapixels in a few kilobytes of PNG
     assert len(bomb) < 100_000
-    client = socketio.Client(reconnection=False)  # a new connection: a full rate bucket
-    client.connect(limited_server.url, transports=["websocket"], wait_timeout=20)
+    client = connect_from("127.0.0.43", limited_server.url)  # an address of its own: a full rate bucket
     try:
         answer = client.call("predict", {"image": bomb}, timeout=20)
     finally:

@@ -1,15 +1,18 @@
-"""A per-client prediction rate: one token bucket per client.
+"""The prediction rate: one token bucket per client address.
 
-Each client may make `rate` predictions a second on average, in bursts of up
-to `burst`. REST clients are told apart by IP address, Socket.IO clients by
-connection (sid), so one student hammering the server slows only themselves.
-NEURONLAB_PREDICT_RATE=0 turns the limit off.
+Each address may make `rate` predictions a second on average, in bursts of up
+to `burst`, over REST and over every Socket.IO connection it holds together:
+a bucket per connection let 12 sockets from one student get 256 predictions a
+second against a limit of 20. So one student hammering the server slows only
+themselves, however many connections they open. A class behind one NAT address
+shares one bucket: README.md says what to set. NEURONLAB_PREDICT_RATE=0 turns
+the limit off.
 """
 import math
 import threading
 import time
 
-from flask import current_app
+from flask import current_app, request
 
 MAX_CLIENTS = 10_000  # buckets kept before idle ones are dropped
 
@@ -67,8 +70,20 @@ def predict_limiter(app=None):
 _create_lock = threading.Lock()
 
 
+def client_address():
+    """The address a request or a Socket.IO connection comes from (its handshake's, in an event)."""
+    return request.remote_addr or "unknown"
+
+
+def allow_prediction():
+    """(True, 0) and spend one of the caller's address's tokens, or (False, seconds to wait).
+
+    The one check for REST and Socket.IO predictions alike."""
+    return predict_limiter().allow(("address", client_address()))
+
+
 def too_many(wait):
     """The 429 message and how long to wait."""
     rate = predict_limiter().rate
-    return {"error": f"too many predictions: at most {rate:g} a second per client; try again shortly",
+    return {"error": f"too many predictions: at most {rate:g} a second from one address; try again shortly",
             "retry_after": round(wait, 3)}
