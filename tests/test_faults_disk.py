@@ -158,8 +158,6 @@ def test_a_read_only_instance_folder_starts_serves_and_answers_507(tmp_path, mod
         unmount(home)
 
 
-@pytest.mark.xfail(strict=True, reason="needs JobManager.publish (and worker_finished) to hand a write the disk "
-                                       "refuses to JobManager.events_not_stored: asked of the lead")
 def test_a_job_whose_events_the_full_disk_refuses_fails_with_that_reason(tmp_path):
     home = tmp_path / "small-disk"
     home.mkdir()

@@ -92,6 +92,13 @@ def answer_all(requests, models, max_pixels):
                 answers.append((request_id, OK, None))
             elif op == "accept_upload":
                 answers.append((request_id, OK, accept_upload(models.store, *payload)))
+            elif op == "xor_net":
+                answers.append((request_id, OK, models.xor_net(*payload)))
+            elif op == "save_xor_run":
+                from webapp.core.xor import save_run
+
+                recipe, result, model_id, extra = payload
+                answers.append((request_id, OK, save_run(models.store, recipe, result, model_id=model_id, **extra)))
             else:
                 answers.append((request_id, BUG, f"unknown request {op!r}"))
         except Exception as exc:  # the caller hears what went wrong
@@ -139,6 +146,7 @@ class LoadedModels:
     def __init__(self, store):
         self.store = store
         self._models = {}
+        self._xor = {}  # id -> (file's modification time, model, weights), or (time, None, why it is no XOR net)
 
     def get(self, model_id):
         if model_id not in self._models:
@@ -165,6 +173,28 @@ class LoadedModels:
 
     def forget(self, model_id):
         self._models.pop(model_id, None)
+
+    def xor_net(self, model_id, inputs):
+        """(weights, Keras's outputs for `inputs`) of an XOR model; LoadError if it is not one. Reloaded
+        when its file changes; a file that is no XOR net is remembered as such (a big digit model is not
+        reloaded each time)."""
+        from webapp.core import xor
+        from webapp.core.models import load_file
+
+        path = self.store.path(model_id)
+        stamp = path.stat().st_mtime_ns
+        cached = self._xor.get(model_id)
+        if not cached or cached[0] != stamp:
+            try:
+                model = load_file(path)
+                cached = (stamp, model, xor.weights_of(model))
+            except (LoadError, xor.NotXorModel) as exc:
+                cached = (stamp, None, str(exc))
+            self._xor[model_id] = cached
+        if cached[1] is None:
+            raise LoadError(cached[2])
+        outputs = np.asarray(cached[1](np.asarray(inputs, np.float32), training=False), np.float64)[:, 0]
+        return cached[2], outputs
 
 
 def compile_forward(model):
@@ -337,6 +367,14 @@ class InferenceWorkers:
         """Check, load and save an uploaded model file in a worker (Keras's memory stays there); its metadata.
         Raises ModelFileRefused, LoadError, or OSError when the store cannot be written."""
         return self._call("accept_upload", (str(path), model_id, meta, limits), timeout=UPLOAD_TIMEOUT_S)
+
+    def xor_net(self, model_id, inputs):
+        """(weights, Keras's outputs for `inputs`) of an XOR model; raises LoadError if it is not one."""
+        return self._call("xor_net", (model_id, np.asarray(inputs, np.float32)))
+
+    def save_xor_run(self, recipe, result, model_id, **extra):
+        """Save an XOR run's weights as a Keras model (xor.save_run, in a worker); raises OSError if it cannot."""
+        return self._call("save_xor_run", (recipe, result, model_id, extra))
 
     def forget(self, model_id):
         """Drop a cached model (deleted or replaced) in every worker; the next call reloads it."""

@@ -370,7 +370,11 @@ class JobManager:
                 return
             if event["type"] == "done":
                 self.lab.store.refresh()  # the worker saved a model: list it before anyone hears of it
-            self.db.append(event, **self._job_changes(job, event))
+            try:
+                self.db.append(event, **self._job_changes(job, event))
+            except ApiError as exc:  # the disk refused it (full, read-only): the job fails with that reason
+                self.events_not_stored(job_id, exc)
+                return
             self.socketio.emit("job", event, to=room(job_id))
         if event["type"] in ("state", "done"):
             self._announce(job_id)
@@ -459,12 +463,15 @@ class JobManager:
         if job and job["state"] not in FINAL_STATES:
             with self._wake:
                 cancelled = job_id in self._cancelled
-            if cancelled:
-                self._append_own(job_id, "done", state="cancelled")
-            else:
-                self._append_own(job_id, "done", state="failed",
-                                 error=reason or "the training process ended without reporting a result")
-            self._announce(job_id)
+            try:
+                if cancelled:
+                    self._append_own(job_id, "done", state="cancelled")
+                else:
+                    self._append_own(job_id, "done", state="failed",
+                                     error=reason or "the training process ended without reporting a result")
+                self._announce(job_id)
+            except ApiError as exc:  # the job still ends, in memory, so the queue goes on
+                self.events_not_stored(job_id, exc)
         with self._wake:
             self._cancelled.discard(job_id)
             if self._running == job_id:

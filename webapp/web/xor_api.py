@@ -22,7 +22,7 @@ import numpy as np
 from flask import Blueprint, current_app, jsonify, request
 
 from webapp.core import xor
-from webapp.core.models import LoadError, load_file
+from webapp.core.models import LoadError
 from webapp.core.modelstore import UnknownModel, valid_id
 from webapp.web.api import models_changed
 from webapp.web.auth import teacher_required
@@ -36,13 +36,12 @@ STUDY_LIMITS = {"seeds": (1, 1000), "epochs": (1, 10000), "size": (1, 16), "size
 
 
 class XorModels:
-    """Loaded XOR models by id, reloaded when their file changes. Keras's
-    TensorFlow backend is not thread-safe, so calls into a model take the lock."""
+    """The XOR models by id. Keras holds them in an inference worker (webapp.core.inference), which
+    answers with a model's weights and its own outputs; the web process does no TensorFlow."""
 
-    def __init__(self, store):
+    def __init__(self, store, workers):
         self.store = store
-        self.lock = threading.Lock()
-        self._cache = {}  # id -> (file modification time, model, weights), or (time, None, why it is not one)
+        self.workers = workers
 
     def default_id(self):
         xor_models = [m for m in self.store.list() if m.get("network") == "xor"]
@@ -52,7 +51,8 @@ class XorModels:
         shipped = [m for m in xor_models if m["id"] == "xor"]
         return (shipped or sorted(xor_models, key=lambda m: m.get("date", ""), reverse=True))[0]["id"]
 
-    def get(self, model_id):
+    def open(self, model_id, inputs):
+        """(id, weights, Keras's outputs for `inputs`) of an XOR model: None -> the default one."""
         if model_id in (None, ""):
             model_id = self.default_id()
         if not isinstance(model_id, str):
@@ -63,23 +63,12 @@ class XorModels:
             path = None
         if path is None:
             raise ApiError(404, f"no model called {model_id[:80]!r}", field="model")
-        stamp = path.stat().st_mtime_ns
-        with self.lock:
-            cached = self._cache.get(model_id)
-            if not cached or cached[0] != stamp:
-                try:
-                    model = load_file(path)
-                    cached = (stamp, model, xor.weights_of(model))
-                except (LoadError, xor.NotXorModel) as exc:
-                    cached = (stamp, None, str(exc))  # remembered: a big digit model is not reloaded each time
-                self._cache[model_id] = cached
-        if cached[1] is None:
-            raise ApiError(400, f"model {model_id!r} cannot be opened up as an XOR net: {cached[2]}", field="model")
-        return model_id, cached[1], cached[2]
-
-    def keras_output(self, model, inputs):
-        with self.lock:
-            return np.asarray(model(np.asarray(inputs, np.float32), training=False), np.float64)[:, 0]
+        try:
+            weights, outputs = self.workers.xor_net(model_id, inputs)
+        except LoadError as exc:
+            raise ApiError(400, f"model {model_id!r} cannot be opened up as an XOR net: {exc}", field="model") \
+                from None
+        return model_id, weights, np.asarray(outputs, np.float64)
 
 
 def finite_number(value):
@@ -116,9 +105,8 @@ def parse_query_input(text):
 
 
 def breakdown_answer(models, model_name, inputs):
-    model_id, model, weights = models.get(model_name)
+    model_id, weights, keras_output = models.open(model_name, inputs)
     answer = xor.breakdown(weights, inputs)
-    keras_output = models.keras_output(model, inputs)
     meta = models.store.metadata(model_id)
     return {
         "model": model_id,
@@ -131,6 +119,13 @@ def breakdown_answer(models, model_name, inputs):
 
 
 # -- the convergence study --------------------------------------------------------
+
+def let_others_run():
+    """Asked between epochs: never stop, but yield, so the server's event loop (gevent) serves everyone
+    else while a study trains in the web process. With real threads it costs nothing."""
+    time.sleep(0)
+    return False
+
 
 class Studies:
     """Runs one study at a time in a thread and keeps the recent ones in memory."""
@@ -170,7 +165,7 @@ class Studies:
                            seeds=state["seeds"], progress=state["progress"])
 
         try:
-            report = xor.study(state["sizes"], state["seeds"], epochs, progress=progress)
+            report = xor.study(state["sizes"], state["seeds"], epochs, progress=progress, should_stop=let_others_run)
             state.update(state="done", seconds=report["seconds"], progress=1.0)
         except Exception as exc:  # a bug: report it, keep the server going
             log.exception("xor study failed")
@@ -300,8 +295,9 @@ def keep():
             return jsonify({"model": store.metadata(model_id)}), 200  # kept already
         except UnknownModel:
             pass
-        with xor_lab()["models"].lock, writing("could not keep the run"):  # Keras's TF backend is not thread-safe
-            xor.save_run(store, job["params"], result, model_id=model_id, kept_from_job=job["id"])
+        with writing("could not keep the run"):  # saved by Keras, in an inference worker
+            xor_lab()["models"].workers.save_xor_run(job["params"], result, model_id, kept_from_job=job["id"])
+        store.refresh()
     models_changed(kept=model_id)
     return jsonify({"model": store.metadata(model_id)}), 201
 
@@ -311,5 +307,5 @@ def public_study(state):
 
 
 def init_app(app, socketio, lab):
-    app.extensions["neuronlab.xor"] = {"models": XorModels(lab.store), "studies": Studies(socketio)}
+    app.extensions["neuronlab.xor"] = {"models": XorModels(lab.store, lab.predictor), "studies": Studies(socketio)}
     app.register_blueprint(bp)
