@@ -3,35 +3,17 @@
 Each builder returns a compiled model with exactly the layers and optimizer of
 the tutorial's recipe; hyperparameters only change sizes and rates.
 """
-from dataclasses import dataclass
-
 import keras
 from keras import layers
 
-
-@dataclass(frozen=True)
-class Recipe:
-    """How the tutorial trains a network."""
-
-    optimizer: str
-    learning_rate: float
-    epochs: int
-    batch_size: int
-    hidden: int | None = None  # hidden units, for the networks that have them
-
-
-RECIPES = {
-    "xor": Recipe("sgd", 0.1, 1000, 1, hidden=2),
-    "mlp": Recipe("rmsprop", 0.001, 8, 64, hidden=784),
-    "mlp2": Recipe("rmsprop", 0.001, 8, 64, hidden=1024),
-    "cnn": Recipe("adam", 0.001, 8, 64, hidden=128),
-}
+from webapp.core.recipes import DIGIT_NETWORKS, OPTIMIZER_NAMES, RECIPES, Recipe  # noqa: F401 (re-exported)
 
 OPTIMIZERS = {
     "sgd": keras.optimizers.SGD,
     "rmsprop": keras.optimizers.RMSprop,
     "adam": keras.optimizers.Adam,
 }
+assert tuple(OPTIMIZERS) == OPTIMIZER_NAMES
 
 
 def make_optimizer(name, learning_rate):
@@ -111,7 +93,6 @@ def _compile_digits(model, optimizer, learning_rate):
 
 
 BUILDERS = {"xor": build_xor, "mlp": build_mlp, "mlp2": build_mlp2, "cnn": build_cnn}
-DIGIT_NETWORKS = ("mlp", "mlp2", "cnn")
 
 
 def build(net, hidden=None, optimizer=None, learning_rate=None):

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from webapp.core.networks import OPTIMIZERS, RECIPES
+from webapp.core.recipes import OPTIMIZER_NAMES, RECIPES
 
 BATCH_EVENT_INTERVAL = 0.1  # seconds: at most ~10 batch events a second
 GALLERY_SIZE = 24
@@ -98,8 +98,8 @@ def parse_spec(params, limits=LIMITS):
         return kind(value)
 
     optimizer = params.get("optimizer", recipe.optimizer)
-    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
-        raise SpecError("optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZER_NAMES:
+        raise SpecError("optimizer", f"must be one of {', '.join(OPTIMIZER_NAMES)}")
     data = params.get("data", "mnist")
     if data not in ("mnist", "sample"):
         raise SpecError("data", "must be 'mnist' (full MNIST) or 'sample' (the small bundled slice)")

@@ -15,7 +15,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from webapp.core.model_files import Limits, ModelFileRefused
 from webapp.core.models import LoadError
 from webapp.core.modelstore import TMP_PREFIX, UnknownModel, valid_id
-from webapp.core.networks import DIGIT_NETWORKS
+from webapp.core.recipes import DIGIT_NETWORKS
 from webapp.core.preprocess import BadImage
 from webapp.web import limits
 from webapp.web.auth import teacher_required

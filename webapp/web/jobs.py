@@ -22,7 +22,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask_socketio import emit, join_room, leave_room, rooms
 
 from webapp.core.datasets import data_choices
-from webapp.core.networks import OPTIMIZERS, RECIPES
+from webapp.core.recipes import OPTIMIZER_NAMES, RECIPES
 from webapp.core.training import LIMITS, SpecError, parse_spec
 from webapp.web.auth import teacher_required
 from webapp.web.lab import READ_ONLY, ApiError, storage_reason, writing
@@ -592,7 +592,7 @@ def networks():
         "data": data_choices(manager().settings.mnist),
         "networks": {name: {"optimizer": r.optimizer, "learning_rate": r.learning_rate, "epochs": r.epochs,
                             "batch_size": r.batch_size, "hidden": r.hidden} for name, r in RECIPES.items()},
-        "optimizers": list(OPTIMIZERS),
+        "optimizers": list(OPTIMIZER_NAMES),
         "limits": LIMITS,
     })
 

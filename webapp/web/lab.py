@@ -17,7 +17,7 @@ from webapp.config import model_store
 from webapp.core.inference import InferenceWorkers
 from webapp.core.models import LoadError
 from webapp.core.modelstore import TMP_PREFIX, UnknownModel, atomic_write_json, valid_id
-from webapp.core.networks import DIGIT_NETWORKS
+from webapp.core.recipes import DIGIT_NETWORKS
 from webapp.core.preprocess import BlankImage
 
 
