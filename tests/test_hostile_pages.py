@@ -16,6 +16,7 @@ import socketio
 from playwright.sync_api import expect
 
 from conftest import ServerProcess
+from test_train_page import wait_until_no_job_runs
 
 FINAL = ("succeeded", "failed", "cancelled", "interrupted")
 
@@ -35,6 +36,7 @@ def finished_xor_job(server, timeout=240):
 
 def test_watching_the_same_job_again_shows_all_its_events(server, page):
     job = finished_xor_job(server)
+    wait_until_no_job_runs(server)  # other tests share this server: the page must not follow one of theirs
     page.goto(server.url + "/train")
     page.wait_for_function(f"document.querySelector('#job-title').textContent.includes('{job['id']}')")
     page.wait_for_function("document.querySelector('#job-state').textContent === 'succeeded'", timeout=60_000)

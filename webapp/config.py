@@ -27,7 +27,7 @@ class Settings:
     max_upload_bytes: int = 64 * 1024 * 1024  # an uploaded model file (POST /api/models) only
     max_image_pixels: int = 16_000_000
     max_queued_jobs: int = 5
-    predict_rate: float = 20.0  # predictions per second per client (IP for REST, connection for Socket.IO); 0: off
+    predict_rate: float = 20.0  # predictions per second per address (REST and all its Socket.IO connections); 0: off
     allowed_origins: list = field(default_factory=list)  # extra Socket.IO origins
     inference_processes: int = 2  # worker processes that prepare drawings and run the models (at least 1)
     request_timeout: float = 10.0  # seconds for a request's headers, and again for its body (slowloris)

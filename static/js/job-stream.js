@@ -1,5 +1,6 @@
 // Follows one job's events over Socket.IO: history first, then live, each exactly once and in order.
-// After a reconnect it resubscribes from the last seq it has, so nothing is missed.
+// After a reconnect it resubscribes from the last seq it has, so nothing is missed. A connection is subscribed to a
+// job once (the server sends no event twice to it), so showing the same job again replays the events kept here.
 //
 // followClass() makes the stream follow the class as well: when the teacher starts a job, every page that
 // follows the class switches to it, unless the job it shows is still live. /train and /xor both use this.
@@ -14,6 +15,7 @@ class JobStream {
     this.jobId = null;
     this.state = null; // the followed job's last known state
     this.lastSeq = 0;
+    this.events = []; // the followed job's events so far, for showing it again
     this.resyncing = false;
     this.classRule = null;
     this.followed = new Set(); // jobs this page has shown: the class rule never switches back to one by itself
@@ -26,12 +28,18 @@ class JobStream {
   }
 
   follow(jobId, state = null) {
-    if (this.jobId && this.jobId !== jobId && this.socket.connected) {
+    if (jobId === this.jobId) { // followed already: the server will not send its events again
+      if (state) this.state = state;
+      for (const event of this.events) this.onEvent(event);
+      return;
+    }
+    if (this.jobId && this.socket.connected) {
       this.socket.emit("unsubscribe", { job: this.jobId });
     }
     this.jobId = jobId;
     this.state = state;
     this.lastSeq = 0;
+    this.events = [];
     this.followed.add(jobId);
     if (this.socket.connected) this.subscribe();
   }
@@ -102,6 +110,7 @@ class JobStream {
       return;
     }
     this.lastSeq = event.seq;
+    this.events.push(event);
     if (event.type === "state" || event.type === "done") this.state = event.state || this.state;
     this.onEvent(event);
     if (event.type === "done") this.showNextLive();

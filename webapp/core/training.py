@@ -89,7 +89,8 @@ def parse_spec(params, limits=LIMITS):
         if value is None:
             value = default
         low, high = limits[limit_key or name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                isinstance(value, float) and not math.isfinite(value)):  # isfinite(10**400) raises
             raise SpecError(name, f"must be a number from {low} to {high}")
         if kind is int and value != int(value):
             raise SpecError(name, f"must be a whole number from {low} to {high}")

@@ -74,7 +74,7 @@ def predict_answer(image_bytes, model):
 
 @bp.post("/predict")
 def predict():
-    allowed, wait = limits.predict_limiter().allow(("ip", request.remote_addr))
+    allowed, wait = limits.allow_prediction()  # one bucket per address, REST and Socket.IO alike
     if not allowed:
         return jsonify(limits.too_many(wait)), 429, {"Retry-After": str(max(1, round(wait)))}
     image_bytes, model = image_from_request()

@@ -7,7 +7,7 @@ headers and address through `request`, so webapp.web.auth works here as in views
 """
 from flask import current_app, request
 
-from webapp.web import auth, limits
+from webapp.web import auth, connections, limits
 from webapp.web.api import decode_base64_image, predict_answer
 from webapp.web.lab import ApiError
 
@@ -15,7 +15,9 @@ from webapp.web.lab import ApiError
 def register(socketio, lab):
     @socketio.on("connect")
     def connect(auth_data=None):
-        """Accept everyone (viewers may watch); keep a token sent as `auth={"token": ...}`."""
+        """Accept everyone (viewers may watch) up to the limit per address; keep a token sent as
+        `auth={"token": ...}`. Beyond the limit, ConnectionRefusedError's reason reaches the page."""
+        connections.admit(request.sid, limits.client_address())
         auth.remember_socket_token(auth_data)
 
     @socketio.on("whoami")
@@ -26,7 +28,7 @@ def register(socketio, lab):
     def predict(data=None, *_extra):
         """{"image": data URL, "model": optional} -> the same JSON as POST /api/predict."""
         try:
-            allowed, wait = limits.predict_limiter().allow(("sid", request.sid))
+            allowed, wait = limits.allow_prediction()  # one bucket per address, across its connections
             if not allowed:
                 return {**limits.too_many(wait), "status": 429}
             if not isinstance(data, dict) or data.get("image") in (None, ""):
@@ -40,4 +42,4 @@ def register(socketio, lab):
 
     @socketio.on("disconnect")
     def disconnect(*_reason):
-        limits.predict_limiter().forget(("sid", request.sid))
+        connections.release(request.sid)

@@ -344,7 +344,7 @@ class JobManager:
         return {"id": job_id, "state": "cancelling"}
 
     def get(self, job_id):
-        job = self.db.job(job_id) if isinstance(job_id, str) else None
+        job = self.db.job(job_id) if isinstance(job_id, str) and storable(job_id) else None
         if job is None:
             raise ApiError(404, f"no job called {str(job_id)[:40]!r}")
         return job
