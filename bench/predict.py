@@ -1,15 +1,20 @@
-"""Throughput and latency of POST /api/predict against the tutorial-style baseline.
+"""Throughput and latency of POST /api/predict against the tutorial-style baseline and a bare-Flask floor.
 
-    python -m bench.predict [--seconds 10] [--model cnn]
+    python -m bench.predict [--seconds 10] [--model cnn] [--repeat 3] [--client python|wrk]
 
-Starts the real server (`python -m webapp serve`: gunicorn, one gthread worker)
-and, in the same run, bench/tutorial_app.py with the same model file; loads
-each with a drawn-digit PNG from 1 and 8 concurrent connections, and prints
-requests/s, p50 and p99 latency and the ratios.
+Starts, side by side: the real server (`python -m webapp serve`: gunicorn, one
+gevent worker, inference in worker processes), bench/tutorial_app.py with the
+same model file, and bench/bare_flask.py (a trivial JSON endpoint) under the
+same gunicorn command as ours. Then, `repeat` times (this machine is noisy),
+loads each in turn with a drawn-digit PNG from 1 and 8 concurrent connections
+and prints requests/s, p50 and p99 latency, the client's CPU, and the ratios:
+ours / tutorial at 8 connections (target >= 30x), our p50 at 1 connection
+(target <= 3 ms), and the share of the floor we reach (ours / bare req/s at 8
+connections, bare p50 / our p50 at 1). Last, the median of every figure.
 
 The load comes from Python threads with keep-alive connections, or from wrk
-(Debian's `wrk`) with --client wrk. Both gave the same server throughput here,
-so the client is not what limits it; the Python client's tail is steadier.
+(Debian's `wrk`) with --client wrk. When the client's CPU nears one core (the
+GIL), the Python client is what limits the figure: use wrk.
 """
 import argparse
 import base64
@@ -17,6 +22,9 @@ import http.client
 import io
 import json
 import os
+import resource
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -126,28 +134,73 @@ def load_with_wrk(port, body, connections, seconds):
             "n": int(next(l for l in out.splitlines() if "requests in" in l).split()[0]), "errors": errors}
 
 
-def measure(name, command, env, port, body, seconds, use_wrk=False):
+def start(name, command, env, port, body):
+    """A server's process, up and warmed (the model loaded, the graph traced)."""
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
         wait_until_up(port, proc)
-        load(port, body, 1, 2)  # warm up: load the model, trace the graph
-        run = load_with_wrk if use_wrk else load
-        results = {c: run(port, body, c, seconds) for c in (1, 8)}
-    finally:
-        proc.terminate()
+        load(port, body, 8, 2)  # every inference worker and thread sees a request first
+    except BaseException:
+        stop(proc)
+        raise
+    return proc
+
+
+def stop(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
-    for c, r in results.items():
-        print(f"{name:>10} {c} conn: {r['rps']:8.1f} req/s   p50 {r['p50']:7.1f} ms   p99 {r['p99']:7.1f} ms"
-              f"   ({r['n']} requests, {r['errors']} errors)", flush=True)
-    return results
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def client_cpu_seconds():
+    """This process's CPU and that of its finished children (wrk), user + sys."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def measure(name, port, body, connections, seconds, use_wrk=False):
+    before = client_cpu_seconds()
+    result = (load_with_wrk if use_wrk else load)(port, body, connections, seconds)
+    result["client_cpu"] = (client_cpu_seconds() - before) / seconds
+    print(f"{name:>10} {connections} conn: {result['rps']:8.1f} req/s   p50 {result['p50']:7.2f} ms   "
+          f"p99 {result['p99']:7.1f} ms   ({result['n']} requests, {result['errors']} errors; "
+          f"client CPU {100 * result['client_cpu']:.0f}% of a core)", flush=True)
+    return result
+
+
+def figures(results):
+    """The comparison's figures from one run's results[name][connections]."""
+    ours, base, bare = results["neuronlab"], results["tutorial"], results["bare flask"]
+    return {
+        "ratio_8": ours[8]["rps"] / base[8]["rps"],
+        "ours_p50_1": ours[1]["p50"],
+        "bare_rps_8": bare[8]["rps"],
+        "bare_p50_1": bare[1]["p50"],
+        "share_rps_8": ours[8]["rps"] / bare[8]["rps"],
+        "share_p50_1": bare[1]["p50"] / ours[1]["p50"],
+    }
+
+
+def print_figures(f, label):
+    print(f"{label}: ours/tutorial at 8 connections {f['ratio_8']:.1f}x (target >= 30x); our p50 at 1 connection "
+          f"{f['ours_p50_1']:.2f} ms (target <= 3 ms)\n"
+          f"{' ' * len(label)}  bare-Flask floor: {f['bare_rps_8']:.0f} req/s at 8, p50 {f['bare_p50_1']:.2f} ms at 1; "
+          f"we reach {100 * f['share_rps_8']:.0f}% of its req/s at 8 and {100 * f['share_p50_1']:.0f}% of its "
+          f"p50 at 1 (bare p50 / ours)", flush=True)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=10, help="per server and connection count")
     parser.add_argument("--model", default="cnn", help="a model in models/ (default cnn)")
     parser.add_argument("--client", choices=["wrk", "python"], default="python")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the whole comparison (default 3)")
     args = parser.parse_args()
     use_wrk = args.client == "wrk"
 
@@ -156,22 +209,46 @@ def main():
     image.save(buffer, "PNG")
     body = json.dumps({"image": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(),
                        "model": args.model})
-    print(f"drawn digit PNG: {len(buffer.getvalue())} bytes; model {args.model}; {args.seconds:.0f} s per run; "
-          f"load from {args.client}")
+    print(f"drawn digit PNG: {len(buffer.getvalue())} bytes; model {args.model}; {args.seconds:g} s per "
+          f"measurement; {args.repeat} runs; load from {args.client}; {os.cpu_count()} cores")
 
-    with tempfile.TemporaryDirectory() as home:
-        port = free_port()
-        env = {**os.environ, "NEURONLAB_HOME": home, "NEURONLAB_PREDICT_RATE": "1000000"}
-        ours = measure("neuronlab", [sys.executable, "-m", "webapp", "serve", "--host", "127.0.0.1",
-                                     "--port", str(port)], env, port, body, args.seconds, use_wrk)
-    port = free_port()
-    model_file = ROOT / "models" / f"{args.model}.keras"
-    base = measure("tutorial", [sys.executable, "-m", "bench.tutorial_app", str(model_file), str(port)],
-                   dict(os.environ), port, body, args.seconds, use_wrk)
+    from webapp.web.server import GUNICORN  # our gunicorn settings, for the bare floor
 
-    print(f"throughput ratio at 8 connections: {ours[8]['rps'] / base[8]['rps']:.1f}x (target >= 20x)")
-    print(f"p50 at 1 connection: {ours[1]['p50']:.2f} ms (target <= 5 ms); "
-          f"baseline p50 at 8 connections {base[8]['p50']:.0f} ms")
+    home = tempfile.mkdtemp(prefix="neuronlab-predict-")
+    ports = {name: free_port() for name in ("neuronlab", "tutorial", "bare flask")}
+    gunicorn_options = [f"--{k.replace('_', '-')}={v}" for k, v in GUNICORN.items() if v is not None]
+    commands = {
+        "neuronlab": ([sys.executable, "-m", "webapp", "serve", "--host", "127.0.0.1",
+                       "--port", str(ports["neuronlab"])],
+                      {**os.environ, "NEURONLAB_HOME": home, "NEURONLAB_PREDICT_RATE": "1000000"}),
+        "tutorial": ([sys.executable, "-m", "bench.tutorial_app", str(ROOT / "models" / f"{args.model}.keras"),
+                      str(ports["tutorial"])], dict(os.environ)),
+        "bare flask": ([str(Path(sys.executable).parent / "gunicorn"), *gunicorn_options,
+                        f"--bind=127.0.0.1:{ports['bare flask']}", "bench.bare_flask:app"], dict(os.environ)),
+    }
+    print("bare flask: " + " ".join(commands["bare flask"][0][1:]))
+    procs, runs = {}, []
+    try:
+        for name, (command, env) in commands.items():
+            procs[name] = start(name, command, env, ports[name], body)
+        for run in range(1, args.repeat + 1):
+            print(f"-- run {run} of {args.repeat}", flush=True)
+            results = {name: {c: measure(name, ports[name], body, c, args.seconds, use_wrk) for c in (1, 8)}
+                       for name in commands}
+            runs.append((results, figures(results)))
+            print_figures(runs[-1][1], f"run {run}")
+    finally:
+        for proc in procs.values():
+            stop(proc)
+        shutil.rmtree(home, ignore_errors=True)
+
+    print(f"-- median of {len(runs)} runs")
+    for name in commands:
+        for c in (1, 8):
+            median = {k: float(np.median([r[name][c][k] for r, _ in runs])) for k in ("rps", "p50", "p99")}
+            print(f"{name:>10} {c} conn: {median['rps']:8.1f} req/s   p50 {median['p50']:7.2f} ms   "
+                  f"p99 {median['p99']:7.1f} ms")
+    print_figures({k: float(np.median([f[k] for _, f in runs])) for k in runs[0][1]}, "median")
 
 
 if __name__ == "__main__":
