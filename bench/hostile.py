@@ -9,7 +9,7 @@ localhost trust) and, for `seconds`, all on loopback with a source address each:
   over a websocket, answering pings), `slow-headers` connections that send a
   request's headers one byte every `trickle` s, and `slow-bodies` connections
   that send full headers declaring a 1,000,000-byte body and then trickle it.
-  Whatever the server refuses or closes is tried again `retry` s later;
+  Whatever the server refuses or closes is tried again about `retry` s later;
 - the teacher (127.0.0.2, Bearer token) makes a REST call every 0.5 s, in turn
   GET /api/jobs, GET /api/models, POST /api/predict;
 - `students` students (127.0.0.10, .11, ...) each draw `rate` predictions a second over Socket.IO.
@@ -22,6 +22,7 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402
+import random  # noqa: E402
 import shutil  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
@@ -82,6 +83,11 @@ class Tally:
                 + "".join(f", {key}: {n}" for key, n in c.items() if key not in KNOWN))
 
 
+def later(retry):
+    """`retry` s, give or take half: the retries spread out instead of coming in waves."""
+    return retry * random.uniform(0.5, 1.5)
+
+
 def status_of(data):
     """'429' from b'HTTP/1.1 429 Too Many...'; the first bytes otherwise."""
     first = data.split(b"\r\n", 1)[0].split()
@@ -110,7 +116,7 @@ def hostile_websocket(url, tally, stop_at, retry):
                 return
             tally.counts["closed by server"] += 1
             tally.held.append(time.perf_counter() - opened)
-        gevent.sleep(min(retry, max(0.0, stop_at - time.perf_counter())))
+        gevent.sleep(min(later(retry), max(0.0, stop_at - time.perf_counter())))
 
 
 def slow_request(port, head, trickle, tally, stop_at, retry):
@@ -121,7 +127,7 @@ def slow_request(port, head, trickle, tally, stop_at, retry):
             sock = tcp_from(HOSTILE, "127.0.0.1", port, timeout=10)
         except OSError:
             tally.counts["client errors"] += 1
-            gevent.sleep(retry)
+            gevent.sleep(later(retry))
             continue
         opened, admitted, answer, closed = time.perf_counter(), False, b"", False
         try:
@@ -162,7 +168,7 @@ def slow_request(port, head, trickle, tally, stop_at, retry):
                 if answer:
                     tally.counts[f"answered {status_of(answer)} but still open at the end"] += 1
                 return
-        gevent.sleep(min(retry, max(0.0, stop_at - time.perf_counter())))
+        gevent.sleep(min(later(retry), max(0.0, stop_at - time.perf_counter())))
 
 
 def teacher(url, body, stop_at, latencies, errors):
@@ -241,7 +247,7 @@ def main(argv=None):
         hostile_greenlets += [spawn_at(i, slow_request, port, slow_body, args.trickle, tallies["slow bodies"],
                                        stop_at, args.retry) for i in range(args.slow_bodies)]
         print(f"running for {args.seconds:.0f} s: {HOSTILE} tries {args.websockets} websockets, "
-              f"{args.slow_headers} slow headers, {args.slow_bodies} slow bodies (retrying after {args.retry:g} s); "
+              f"{args.slow_headers} slow headers, {args.slow_bodies} slow bodies (retrying after about {args.retry:g} s); "
               f"the teacher ({TEACHER_ADDRESS}) calls every {TEACHER_EVERY_S} s; {len(students)} students draw "
               f"{args.rate:g}/s", flush=True)
         workers = [gevent.spawn(teacher, url, prediction, stop_at, teacher_latencies, teacher_errors)]
