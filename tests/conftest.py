@@ -132,8 +132,11 @@ def sio(server):
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (the README's test command does)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # A server's first prediction waits for an inference worker to load TensorFlow: on a busy 2-core machine
+    # that can take longer than Playwright's 5 s for expect(). This bounds a wait; it asserts no speed.
+    expect.set_options(timeout=60_000)
     with sync_playwright() as p:
         chromium = p.chromium.launch(
             executable_path=CHROMIUM,

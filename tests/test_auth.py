@@ -235,7 +235,8 @@ def test_the_teacher_link_enables_the_controls_and_uploads_a_model(lan_server, p
     assert page.locator("body").get_attribute("data-role") == "teacher"
     page.set_input_files("#model-file", str(files["mlp_h5"]))
     page.click("#model-upload-button")
-    expect(page.locator("#models-message")).to_contain_text("Added “mlp_digits_28x28.h5”")  # the name it gets, from the file
+    # the name it gets, from the file; a first upload may wait for an inference worker to load TensorFlow
+    expect(page.locator("#models-message")).to_contain_text("Added “mlp_digits_28x28.h5”", timeout=60_000)
     expect(page.locator('#model-list li[data-model="mlp_digits_28x28"]')).to_be_visible()  # via the `models` event
     page.goto(lan_server.url + "/train")
     expect(page.locator("#viewer-note")).to_be_hidden()

@@ -64,7 +64,7 @@ def connect_from(address, url):
 
 def test_predictions_from_one_address_share_one_bucket_whatever_the_connection():
     app = Flask(__name__)
-    app.extensions["neuronlab"] = SimpleNamespace(settings=SimpleNamespace(predict_rate=2))
+    app.extensions["neuronlab"] = SimpleNamespace(limiter=limits.RateLimiter(2))
 
     def allowed_from(address, sid):  # a REST request, or an event on any one of an address's connections
         with app.test_request_context(environ_base={"REMOTE_ADDR": address}):

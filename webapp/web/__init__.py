@@ -10,7 +10,9 @@ from werkzeug.exceptions import HTTPException
 
 from webapp.config import ROOT, Settings
 from webapp.web.fastjson import FastJSONProvider, SocketJSON, SocketPacket
+from webapp.web.connections import Connections
 from webapp.web.lab import ApiError, Lab
+from webapp.web.limits import RateLimiter
 
 
 def create_app(settings=None):
@@ -37,7 +39,9 @@ def create_app(settings=None):
         # None: only pages served by this app may connect (the browser's Origin must match).
         cors_allowed_origins=settings.allowed_origins or None,
     )
-    app.extensions["neuronlab.socketio"] = socketio
+    lab.socketio = socketio
+    lab.limiter = RateLimiter(settings.predict_rate)
+    lab.connections = Connections(settings.max_sockets_per_address)
 
     from webapp.web import api, auth, events, jobs, pages, xor_api
 
@@ -77,5 +81,5 @@ def async_mode():
 
 
 def get_socketio(app):
-    return app.extensions["neuronlab.socketio"]
+    return app.extensions["neuronlab"].socketio
 

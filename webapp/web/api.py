@@ -19,15 +19,14 @@ from webapp.core.recipes import DIGIT_NETWORKS
 from webapp.core.preprocess import BadImage
 from webapp.web import limits
 from webapp.web.auth import teacher_required
-from webapp.web.lab import ApiError, write_error, writing
+from webapp.web.lab import ApiError, current_lab, write_error, writing
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 DATA_URL = re.compile(r"^data:[\w/+.-]*(;[\w=.-]+)*;base64,", re.IGNORECASE)
 
 
-def lab():
-    return current_app.extensions["neuronlab"]
+lab = current_lab
 
 
 def decode_base64_image(text):
@@ -124,7 +123,7 @@ _upload_lock = threading.Lock()  # one upload loads at a time: they are big and 
 
 def models_changed(**what):
     """Tell every open page to refresh its model picker."""
-    current_app.extensions["neuronlab.socketio"].emit("models", what)
+    lab().socketio.emit("models", what)
 
 
 def base_name(filename):

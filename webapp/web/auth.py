@@ -23,7 +23,7 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import current_app, jsonify, redirect, request
 
-from webapp.web.lab import ApiError
+from webapp.web.lab import ApiError, current_lab
 
 COOKIE = "neuronlab_token"
 COOKIE_MAX_AGE = 30 * 24 * 3600
@@ -58,7 +58,7 @@ def init_app(app):
 
 
 def _settings():
-    return current_app.extensions["neuronlab"].settings
+    return current_lab().settings
 
 
 def _matches(token):

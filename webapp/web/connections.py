@@ -13,10 +13,8 @@ only admitted ones are counted.
 """
 import threading
 
-from flask import current_app
-from socketio.exceptions import ConnectionRefusedError  # the one whose message reaches the client
 
-EXTENSION = "neuronlab.connections"
+from socketio.exceptions import ConnectionRefusedError  # the one whose message reaches the client
 
 
 class Connections:
@@ -66,27 +64,18 @@ def refusal(limit):
             "app, or ask the teacher to raise NEURONLAB_MAX_SOCKETS_PER_ADDRESS")
 
 
-_create_lock = threading.Lock()
+def connections():
+    """The app's one Connections."""
+    from webapp.web.lab import current_lab
+
+    return current_lab().connections
 
 
-def connections(app=None):
-    """The app's one Connections, made on first use from its settings."""
-    app = app or current_app._get_current_object()
-    found = app.extensions.get(EXTENSION)
-    if found is None:
-        with _create_lock:
-            found = app.extensions.get(EXTENSION)
-            if found is None:
-                limit = app.extensions["neuronlab"].settings.max_sockets_per_address
-                found = app.extensions[EXTENSION] = Connections(limit)
-    return found
-
-
-def admit(sid, address, app=None):
+def admit(sid, address):
     """For the Socket.IO connect handler: raises ConnectionRefusedError(reason) beyond the address's limit."""
-    connections(app).admit(sid, address or "unknown")
+    connections().admit(sid, address or "unknown")
 
 
-def release(sid, app=None):
+def release(sid):
     """For the Socket.IO disconnect handler."""
-    connections(app).release(sid)
+    connections().release(sid)

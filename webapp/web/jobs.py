@@ -25,7 +25,7 @@ from webapp.core.datasets import data_choices
 from webapp.core.recipes import OPTIMIZER_NAMES, RECIPES
 from webapp.core.training import LIMITS, SpecError, parse_spec
 from webapp.web.auth import teacher_required
-from webapp.web.lab import READ_ONLY, ApiError, storage_reason, writing
+from webapp.web.lab import READ_ONLY, ApiError, current_lab, storage_reason, writing
 
 log = logging.getLogger(__name__)
 
@@ -550,7 +550,7 @@ bp = Blueprint("jobs", __name__, url_prefix="/api")
 
 
 def manager():
-    return current_app.extensions["neuronlab"].jobs
+    return current_lab().jobs
 
 
 @bp.post("/jobs")

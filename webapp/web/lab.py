@@ -1,6 +1,7 @@
 """The app's services in one place: settings, the model store, the active
-models and the predictor. Views and socket handlers reach them through
-`current_lab()`; nothing here imports Flask except that accessor."""
+models, the inference workers, the jobs, the limits and the Socket.IO server.
+Views and socket handlers reach them through `current_lab()`, the one accessor;
+nothing here imports Flask except that accessor."""
 import errno
 import json
 import logging
@@ -121,6 +122,13 @@ def remove_upload_leftovers(uploads):
     return removed
 
 
+def current_lab():
+    """The app's Lab (its services), from a view or a Socket.IO handler."""
+    from flask import current_app
+
+    return current_app.extensions["neuronlab"]
+
+
 FALLBACK_NETWORKS = ("cnn", "mlp", "mlp2")  # the default's order, as in Lab.active()
 
 
@@ -143,7 +151,13 @@ class Lab:
         self._chosen_cache = None
         self._broken = {}  # model id -> (its file's modification time, why it cannot load)
         self.predictor = InferenceWorkers(settings)  # the drawings' recipe and the models, in worker processes
-        self.jobs = None  # set by webapp.web.jobs
+        # Set by the app factory and the modules that make them (create_app, jobs, xor_api):
+        self.socketio = None
+        self.jobs = None  # JobManager
+        self.limiter = None  # predictions per address (limits.RateLimiter)
+        self.connections = None  # open Socket.IO connections per address (connections.Connections)
+        self.xor_models = None  # xor_api.XorModels
+        self.studies = None  # xor_api.Studies
 
     # -- models ---------------------------------------------------------
 

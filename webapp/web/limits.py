@@ -12,7 +12,7 @@ import math
 import threading
 import time
 
-from flask import current_app, request
+from flask import request
 
 MAX_CLIENTS = 10_000  # buckets kept before idle ones are dropped
 
@@ -55,19 +55,11 @@ class RateLimiter:
             self._buckets.pop(client, None)
 
 
-def predict_limiter(app=None):
-    app = app or current_app._get_current_object()
-    limiter = app.extensions.get("neuronlab.predict_limiter")
-    if limiter is None:
-        with _create_lock:
-            limiter = app.extensions.get("neuronlab.predict_limiter")
-            if limiter is None:
-                rate = app.extensions["neuronlab"].settings.predict_rate
-                limiter = app.extensions["neuronlab.predict_limiter"] = RateLimiter(rate)
-    return limiter
+def predict_limiter():
+    """The app's one prediction limiter (one bucket per address)."""
+    from webapp.web.lab import current_lab
 
-
-_create_lock = threading.Lock()
+    return current_lab().limiter
 
 
 def client_address():

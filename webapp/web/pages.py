@@ -2,12 +2,13 @@
 from flask import Blueprint, current_app, render_template
 
 from webapp.web import auth
+from webapp.web.lab import current_lab
 
 bp = Blueprint("pages", __name__)
 
 
 def page(template, **context):
-    lab = current_app.extensions["neuronlab"]
+    lab = current_lab()
     endpoints = {rule.endpoint for rule in current_app.url_map.iter_rules()}
     return render_template(template, role=auth.role(), settings=lab.settings, url_map_endpoints=endpoints,
                            **context)

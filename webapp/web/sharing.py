@@ -12,6 +12,7 @@ import segno
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from webapp.web import auth
+from webapp.web.lab import current_lab
 
 bp = Blueprint("sharing", __name__)
 
@@ -61,7 +62,7 @@ def page_viewer_link():
 
     here = request.host_url
     if request.host.split(":")[0] in ("localhost", "127.0.0.1", "[::1]"):
-        settings = current_app.extensions["neuronlab"].settings
+        settings = current_lab().settings
         if settings.host in ("0.0.0.0", "::", ""):
             port = request.host.rsplit(":", 1)[1] if ":" in request.host else "80"
             addresses = lan_addresses()

@@ -26,7 +26,7 @@ from webapp.core.models import LoadError
 from webapp.core.modelstore import UnknownModel, valid_id
 from webapp.web.api import models_changed
 from webapp.web.auth import teacher_required
-from webapp.web.lab import ApiError, writing
+from webapp.web.lab import ApiError, current_lab, writing
 
 log = logging.getLogger(__name__)
 bp = Blueprint("xor_api", __name__, url_prefix="/api/xor")
@@ -207,14 +207,10 @@ def parse_study(params):
 
 # -- views -------------------------------------------------------------------------
 
-def xor_lab():
-    return current_app.extensions["neuronlab.xor"]
-
-
 @bp.get("/breakdown")
 def breakdown_get():
     inputs = parse_input(parse_query_input(request.args.get("x")), field="x")
-    return jsonify(breakdown_answer(xor_lab()["models"], request.args.get("model"), inputs))
+    return jsonify(breakdown_answer(current_lab().xor_models, request.args.get("model"), inputs))
 
 
 @bp.post("/breakdown")
@@ -222,12 +218,12 @@ def breakdown_post():
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError(400, 'the body must be a JSON object like {"input": [0, 1], "model": "xor"}', field="body")
-    return jsonify(breakdown_answer(xor_lab()["models"], body.get("model"), parse_input(body.get("input"))))
+    return jsonify(breakdown_answer(current_lab().xor_models, body.get("model"), parse_input(body.get("input"))))
 
 
 @bp.get("/models")
 def models():
-    store = xor_lab()["models"].store
+    store = current_lab().xor_models.store
     found = [m for m in store.list() if m.get("network") == "xor"]
     found.sort(key=lambda m: m.get("date", ""), reverse=True)  # newest first...
     found.sort(key=lambda m: m["id"] != "xor")  # ...after the shipped default
@@ -239,19 +235,19 @@ def models():
 @teacher_required
 def study_start():
     sizes, seeds, epochs = parse_study(request.get_json(silent=True))
-    return jsonify(public_study(xor_lab()["studies"].start(sizes, seeds, epochs))), 202
+    return jsonify(public_study(current_lab().studies.start(sizes, seeds, epochs))), 202
 
 
 @bp.get("/study")
 def study_latest():
     """The latest study, or {"study": null}: a page opening before any study asks nothing that is missing."""
-    latest = xor_lab()["studies"].latest_study()
+    latest = current_lab().studies.latest_study()
     return jsonify({"study": public_study(latest) if latest else None})
 
 
 @bp.get("/study/<study_id>")
 def study_get(study_id):
-    return jsonify(public_study(xor_lab()["studies"].get(study_id)))
+    return jsonify(public_study(current_lab().studies.get(study_id)))
 
 
 # -- keeping a failed run --------------------------------------------------------------
@@ -273,7 +269,7 @@ def keep():
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("job"), str) or not body["job"]:
         raise ApiError(400, 'the body must be a JSON object like {"job": "<job id>"}', field="job")
-    jobs = current_app.extensions["neuronlab"].jobs
+    jobs = current_lab().jobs
     job = jobs.get(body["job"])  # 404 for an unknown job
     if job["net"] != "xor":
         raise ApiError(409, f"job {job['id']} trained {job['net']}, not XOR", field="job")
@@ -286,7 +282,7 @@ def keep():
                        model=result.get("model"))
     if not result.get("weights"):
         raise ApiError(409, f"job {job['id']} left no weights to keep", field="job")
-    store = xor_lab()["models"].store
+    store = current_lab().xor_models.store
     model_id = kept_id(job["id"])
     if not valid_id(model_id):
         raise ApiError(409, f"job {job['id'][:40]!r} cannot name a model", field="job")
@@ -296,7 +292,7 @@ def keep():
         except UnknownModel:
             pass
         with writing("could not keep the run"):  # saved by Keras, in an inference worker
-            xor_lab()["models"].workers.save_xor_run(job["params"], result, model_id, kept_from_job=job["id"])
+            current_lab().xor_models.workers.save_xor_run(job["params"], result, model_id, kept_from_job=job["id"])
         store.refresh()
     models_changed(kept=model_id)
     return jsonify({"model": store.metadata(model_id)}), 201
@@ -307,5 +303,6 @@ def public_study(state):
 
 
 def init_app(app, socketio, lab):
-    app.extensions["neuronlab.xor"] = {"models": XorModels(lab.store, lab.predictor), "studies": Studies(socketio)}
+    lab.xor_models = XorModels(lab.store, lab.predictor)
+    lab.studies = Studies(socketio)
     app.register_blueprint(bp)
