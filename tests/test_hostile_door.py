@@ -11,11 +11,10 @@ import socket
 import time
 
 import pytest
-import requests
 import socketio
-from requests.adapters import HTTPAdapter
 
 from conftest import ServerProcess
+from loopback import session_from
 
 SOCKETS_PER_ADDRESS = 5
 CONNECTIONS_PER_ADDRESS = 3 * SOCKETS_PER_ADDRESS  # the door's cap (front_door.SOCKETS_TO_CONNECTIONS)
@@ -32,24 +31,6 @@ def door_server(tmp_path_factory):
     }).start()
     yield process
     process.stop()
-
-
-class SourceAddress(HTTPAdapter):
-    """requests from one loopback source address."""
-
-    def __init__(self, address):
-        self.address = address
-        super().__init__()
-
-    def init_poolmanager(self, *args, **kwargs):
-        kwargs["source_address"] = (self.address, 0)
-        super().init_poolmanager(*args, **kwargs)
-
-
-def session_from(address):
-    session = requests.Session()
-    session.mount("http://", SourceAddress(address))
-    return session
 
 
 def tcp_from(address, server):

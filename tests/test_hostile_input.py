@@ -12,8 +12,8 @@ import pytest
 import requests
 import socketio
 import websocket
-from requests.adapters import HTTPAdapter
 
+from loopback import session_from
 from webapp.web.fastjson import MAX_DEPTH, SocketPacket, TooDeep, loads
 
 DEPTH = 100_000
@@ -24,24 +24,6 @@ JSON_ROUTES = [  # every route that reads a JSON body; the server trusts localho
     ("POST", "/api/xor/keep"), ("PATCH", "/api/models/mlp"),
 ]
 VIEWER_ROUTES = [("POST", "/api/predict"), ("POST", "/api/xor/breakdown")]
-
-
-class SourceAddress(HTTPAdapter):
-    """requests from one loopback source address."""
-
-    def __init__(self, address):
-        self.address = address
-        super().__init__()
-
-    def init_poolmanager(self, *args, **kwargs):
-        kwargs["source_address"] = (self.address, 0)
-        super().init_poolmanager(*args, **kwargs)
-
-
-def session_from(address):
-    session = requests.Session()
-    session.mount("http://", SourceAddress(address))
-    return session
 
 
 class RawSocket:

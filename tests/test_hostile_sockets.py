@@ -12,62 +12,20 @@ Wiring these need (the lead's webapp/web/events.py and webapp/web/api.py):
 """
 import base64
 import io
-import socket
 import threading
 import time
-from urllib.parse import urlsplit
 
 import pytest
 import requests
-import socketio
 from PIL import Image
-from requests.adapters import HTTPAdapter
 from socketio.exceptions import ConnectionRefusedError  # the one whose message reaches the client
 
 from conftest import ServerProcess
+from loopback import Refused, connect_from, session_from
 from webapp.web.connections import Connections, refusal
 
 LIMIT = 20  # the default of NEURONLAB_MAX_SOCKETS_PER_ADDRESS
 FINAL_STATES = ("succeeded", "failed", "cancelled", "interrupted")
-
-
-class SourceAddress(HTTPAdapter):
-    """requests from one loopback source address."""
-
-    def __init__(self, address):
-        self.address = address
-        super().__init__()
-
-    def init_poolmanager(self, *args, **kwargs):
-        kwargs["source_address"] = (self.address, 0)
-        super().init_poolmanager(*args, **kwargs)
-
-
-def session_from(address):
-    session = requests.Session()
-    session.mount("http://", SourceAddress(address))
-    return session
-
-
-class Refused(Exception):
-    """The server refused a Socket.IO connection; args[0] is its reason."""
-
-
-def connect_from(address, url, **kwargs):
-    """A python-socketio client whose websocket comes from `address` (websocket-client takes a connected socket)."""
-    parts = urlsplit(url)
-    sock = socket.create_connection((parts.hostname, parts.port), timeout=30, source_address=(address, 0))
-    client = socketio.Client(reconnection=False, websocket_extra_options={"socket": sock})
-    reasons = []
-    client.on("connect_error", reasons.append)
-    try:
-        client.connect(url, transports=["websocket"], wait_timeout=20, **kwargs)
-    except socketio.exceptions.ConnectionError:
-        client.disconnect()
-        sock.close()
-        reason = reasons[0] if reasons else None
-        raise Refused(reason.get("message") if isinstance(reason, dict) else reason) from None
-    return client
 
 
 def blank_png():

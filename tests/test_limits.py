@@ -4,10 +4,8 @@ Clients that must not share a prediction bucket come from source addresses of
 their own on loopback."""
 import base64
 import io
-import socket
 import time
 from types import SimpleNamespace
-from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -17,6 +15,7 @@ from PIL import Image
 
 from conftest import ServerProcess
 from digit_models import make_model_files
+from loopback import connect_from
 from webapp.web import limits
 from webapp.web.limits import RateLimiter
 
@@ -51,15 +50,6 @@ def test_the_token_bucket_allows_a_burst_then_the_rate():
     now[0] += 0.5
     assert bucket.allow("a")[0] and not bucket.allow("a")[0]
     assert RateLimiter(rate=0).allow("a") == (True, 0.0)  # 0 turns it off
-
-
-def connect_from(address, url):
-    """A Socket.IO client whose websocket comes from one loopback source address."""
-    parts = urlsplit(url)
-    sock = socket.create_connection((parts.hostname, parts.port), timeout=30, source_address=(address, 0))
-    client = socketio.Client(reconnection=False, websocket_extra_options={"socket": sock})
-    client.connect(url, transports=["websocket"], wait_timeout=20)
-    return client
 
 
 def test_predictions_from_one_address_share_one_bucket_whatever_the_connection():

@@ -9,7 +9,7 @@ import time
 import unicodedata
 from pathlib import PurePosixPath
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.core.model_files import Limits, ModelFileRefused

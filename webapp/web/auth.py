@@ -21,7 +21,7 @@ import ipaddress
 from functools import wraps
 from urllib.parse import urlencode, urlsplit
 
-from flask import current_app, jsonify, redirect, request
+from flask import jsonify, redirect, request
 
 from webapp.web.lab import ApiError, current_lab
 

@@ -18,7 +18,7 @@ from collections import deque
 from pathlib import Path
 from urllib.parse import quote
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask_socketio import emit, join_room, leave_room, rooms
 
 from webapp.core.datasets import data_choices

@@ -9,7 +9,7 @@ carry the token.
 import io
 
 import segno
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from webapp.web import auth
 from webapp.web.lab import current_lab

@@ -19,7 +19,7 @@ import time
 import uuid
 
 import numpy as np
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from webapp.core import xor
 from webapp.core.models import LoadError
