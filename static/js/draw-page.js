@@ -113,6 +113,9 @@
       : answer && answer.blank ? "Nothing drawn yet" : "Draw a digit";
     bars.show(known ? answer.probabilities : null);
     paintDigitImage($("seen"), answer && answer.input);
+    // The chosen model's file is broken: say which model answered instead.
+    $("fallback").hidden = !(answer && answer.fallback);
+    $("fallback").textContent = answer && answer.fallback ? answer.fallback.message : "";
   }
 
   function showCompare(c, answer) {
