@@ -1,5 +1,6 @@
 """Broken models against a real server: a truncated shipped model and an active trained model corrupted after
 activation. Predictions fall back to the next working model and say so, naming models, never server paths."""
+import base64
 import json
 import re
 import shutil
@@ -50,7 +51,7 @@ def broken_shipped(tmp_path):
     return shipped, home
 
 
-def test_a_truncated_shipped_model_falls_back_and_names_the_model(start_server, broken_shipped):
+def test_a_truncated_shipped_model_falls_back_and_names_the_model(start_server, broken_shipped, page):
     shipped, home = broken_shipped
     server = start_server(env={"NEURONLAB_MODELS": str(shipped), "NEURONLAB_TRUST_LOCALHOST": "0"}, home=home)
 
@@ -87,6 +88,15 @@ def test_a_truncated_shipped_model_falls_back_and_names_the_model(start_server, 
         client.disconnect()
     assert ack["model"] == "mlp" and ack["fallback"]["broken"] == "cnn", ack
     no_server_paths(json.dumps(ack), shipped, home, ROOT)
+
+    # The Draw page says which model answered instead.
+    picture = home.parent / "digit.png"
+    picture.write_bytes(base64.b64decode(predict_image().split(",", 1)[1]))
+    page.goto(server.url + "/")
+    page.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    page.set_input_files("#upload", str(picture))
+    page.wait_for_selector("#fallback:not([hidden])", timeout=60_000)
+    assert "MLP · shipped" in page.text_content("#fallback") and "cnn" in page.text_content("#fallback")
 
     # Repaired (a new modification time): the CNN answers again.
     shutil.copy(ROOT / "models" / "cnn.keras", shipped / "cnn.keras")
