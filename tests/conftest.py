@@ -41,6 +41,7 @@ class ServerProcess:
             "NEURONLAB_HOME": str(self.home),
             "NEURONLAB_TOKEN": TOKEN,
             "NEURONLAB_MNIST": "sample",
+            "NEURONLAB_INFERENCE_PROCESSES": "1",  # each loads TensorFlow: one is enough for a test's load
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }
