@@ -239,7 +239,8 @@ def test_no_sideways_scrolling_and_a_clean_console(classroom, open_page, size):
     # the widest content there is: a 16-unit model, all four inputs, every step
     page.select_option("#xor-model", "xor-wide-h16")
     page.click(".xor-input[data-x='all']")
-    page.wait_for_function("document.querySelector('#xor-steps').dataset.model === 'xor-wide-h16'")
+    page.wait_for_function("document.querySelector('#xor-steps').dataset.model === 'xor-wide-h16' "
+                           "&& document.querySelector('#xor-steps').dataset.input === 'all'")
     page.click("#xor-all-steps")
     assert page.locator(".xor-step").count() == 4
     assert page.evaluate(widest) <= width, f"/xor is {page.evaluate(widest)} px wide at {width} px"

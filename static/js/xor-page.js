@@ -88,17 +88,22 @@
     $("xor-shown").textContent = chosen ? `Model: ${chosen.textContent}` : "–";
   }
 
+  let breakdownsAsked = 0;
   async function loadBreakdown() {
     const model = $("xor-model").value;
+    const x = input;
     if (!model) return;
+    const asked = ++breakdownsAsked;
     $("xor-explain").textContent = EXPLAIN;
-    const answer = await call(`/api/xor/breakdown?${new URLSearchParams({ x: input, model })}`);
+    const answer = await call(`/api/xor/breakdown?${new URLSearchParams({ x, model })}`);
+    if (asked !== breakdownsAsked) return; // a later choice (input or model) has been asked for since
     if (!answer.ok) { showError(answer.body.error); return; }
     showError("");
     const b = answer.body;
     matrices.load(b);
-    $("xor-steps").dataset.model = model; // which model the matrices show (pages and tests wait on it)
-    const one = input !== "all" ? { X: b.input[0], X2: b.steps[1].output[0], out: b.output[0] } : null;
+    $("xor-steps").dataset.model = model; // which model and input the matrices show (pages and tests wait on it)
+    $("xor-steps").dataset.input = x;
+    const one = x !== "all" ? { X: b.input[0], X2: b.steps[1].output[0], out: b.output[0] } : null;
     diagram.draw(b.weights, one);
     showPredictions(b.predictions.map((p) => p.output));
     if (!playback) {
