@@ -1,6 +1,7 @@
 """The Share page in Chromium: names, the class's models, and model actions that ask before they cost anything."""
 import json
 import shutil
+import time
 
 import pytest
 import requests
@@ -78,6 +79,11 @@ def test_delete_asks_first(room, open_page):
     models = room.home / "models"
     shutil.copy(models / f"{SAMPLE_ID}.keras", models / f"{extra}.keras")
     (models / f"{extra}.json").write_text(json.dumps({**SAMPLE_META, "epochs": 3, "id": extra}))
+    # Written behind the server's back: its model store notices within a second (RECHECK_S). Open the page then.
+    deadline = time.monotonic() + 30
+    while extra not in {m["id"] for m in requests.get(room.url + "/api/models", timeout=30).json()["models"]}:
+        assert time.monotonic() < deadline, "the server never listed the model written into its folder"
+        time.sleep(0.2)
     page = open_share(open_page, room, teacher=True)
     page.wait_for_selector(f"#model-list li[data-model='{extra}']")
     item(page, extra).get_by_role("button", name="Delete").click()
