@@ -94,6 +94,10 @@ def answer_all(requests, models, max_pixels):
                 answers.append((request_id, OK, accept_upload(models.store, *payload)))
             elif op == "xor_net":
                 answers.append((request_id, OK, models.xor_net(*payload)))
+            elif op == "export":  # a model file in another format, for download (webapp/core/export.py)
+                from webapp.core.export import export_model
+
+                answers.append((request_id, OK, export_model(models.store, *payload)))
             elif op == "save_xor_run":
                 from webapp.core.xor import save_run
 
@@ -165,11 +169,6 @@ class LoadedModels:
             check_digit_model(model)
             self._models[model_id] = (model, compile_forward(model))
         return self._models[model_id]
-
-    def accept_upload(self, path, model_id, meta, limits):
-        """Check, load and save an uploaded model file in a worker (Keras's memory stays there); its metadata.
-        Raises ModelFileRefused, LoadError, or OSError when the store cannot be written."""
-        return self._call("accept_upload", (str(path), model_id, meta, limits), timeout=UPLOAD_TIMEOUT_S)
 
     def forget(self, model_id):
         self._models.pop(model_id, None)
@@ -367,6 +366,10 @@ class InferenceWorkers:
         """Check, load and save an uploaded model file in a worker (Keras's memory stays there); its metadata.
         Raises ModelFileRefused, LoadError, or OSError when the store cannot be written."""
         return self._call("accept_upload", (str(path), model_id, meta, limits), timeout=UPLOAD_TIMEOUT_S)
+
+    def export(self, model_id, fmt, folder):
+        """The path of `model_id` saved as `fmt` under `folder` (webapp/core/export.py, in a worker)."""
+        return self._call("export", (model_id, fmt, str(folder)), timeout=UPLOAD_TIMEOUT_S)
 
     def xor_net(self, model_id, inputs):
         """(weights, Keras's outputs for `inputs`) of an XOR model; raises LoadError if it is not one."""
