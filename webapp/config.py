@@ -43,6 +43,9 @@ class Settings:
     max_model_objects: int = 10_000  # groups and datasets in an .h5; the shipped CNN's weights have 30
     max_model_ratio: float = 200.0  # unpacked / stored size of one file or dataset (Keras's own: 1)...
     model_ratio_floor_bytes: int = 1024 * 1024  # ...over this size
+    # Who may download model files (webapp/web/downloads.py): "shared" (everyone the shipped models and the
+    # class's active ones, the teacher every model), "everyone", or "teacher" (the teacher only).
+    downloads: str = "shared"
 
     ENV = {
         "host": "NEURONLAB_HOST",
@@ -68,6 +71,7 @@ class Settings:
         "max_model_objects": "NEURONLAB_MAX_MODEL_OBJECTS",
         "max_model_ratio": "NEURONLAB_MAX_MODEL_RATIO",
         "model_ratio_floor_bytes": "NEURONLAB_MODEL_RATIO_FLOOR_BYTES",
+        "downloads": "NEURONLAB_DOWNLOADS",
     }
 
     @classmethod

@@ -43,11 +43,12 @@ def create_app(settings=None):
     lab.limiter = RateLimiter(settings.predict_rate)
     lab.connections = Connections(settings.max_sockets_per_address)
 
-    from webapp.web import api, auth, events, jobs, pages, xor_api
+    from webapp.web import api, auth, downloads, events, jobs, pages, xor_api
 
     auth.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(downloads.bp)
     events.register(socketio, lab)
     jobs.init_app(app, socketio, lab)
     xor_api.init_app(app, socketio, lab)
