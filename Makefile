@@ -27,7 +27,7 @@ $(VENV)/.app-installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt
+$(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt requirements-tensorboard.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 

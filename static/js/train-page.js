@@ -121,8 +121,12 @@
     current = { id: jobId, state: null, params: null, epochsDone: 0, sawBatches: false, model: null };
     $("job-title").textContent = `Job ${jobId}`;
     setState(state || "…");
-    for (const id of ["job-device", "job-data"]) $(id).textContent = "–";
+    for (const id of ["job-device", "job-data", "job-tensorboard"]) $(id).textContent = "–";
+    $("tensorboard-note").hidden = true;
     $("sample-note").hidden = true;
+    // The job's epochs so far as Keras's CSVLogger file: a link, so the browser downloads it as it is.
+    $("metrics-link").href = `/api/jobs/${encodeURIComponent(jobId)}/metrics.csv`;
+    $("take-home").hidden = false;
     $("job-error").hidden = true;
     $("result").hidden = true;
     showProgress({ run: 0, runText: "", epoch: null });
@@ -173,9 +177,11 @@
         current.params = event.params;
         $("job-title").textContent = `Job ${event.job}: ${describeJob(event.params)}`;
         if (event.params.net !== "xor") showData(event.params.data);
+        $("job-tensorboard").parentElement.hidden = event.params.net === "xor"; // XOR trains in NumPy, not fit
       }
       if (event.device) $("job-device").textContent = event.device;
       if (event.data) showData(event.data);
+      if (event.tensorboard) showTensorBoard(event.tensorboard);
       const epochs = totalEpochs(event);
       if (event.stage) showProgress({ runText: `Preparing: ${event.stage}…`, epoch: null });
       else if (event.state === "queued") showProgress({ run: 0, runText: "Queued: starts when the jobs before it end", epoch: null });
@@ -224,6 +230,13 @@
     }
   }
 
+  // Whether the job writes TensorBoard files on the server; the teacher is told why not (say, not installed).
+  function showTensorBoard({ on, why }) {
+    $("job-tensorboard").textContent = on ? "on" : "off";
+    $("tensorboard-note").hidden = on || !isTeacher || !why;
+    $("tensorboard-note").textContent = on ? "" : `TensorBoard logging is off: ${why || ""}`;
+  }
+
   function showData(data) {
     $("job-data").textContent = dataLabel(data);
     $("sample-note").hidden = data !== "sample";
@@ -265,6 +278,8 @@
     $("result-facts").textContent = facts.join(", ") + xorAnswers;
     current.model = result.model || null;
     current.modelName = current.model;
+    $("download-model").hidden = !current.model;
+    if (current.model) $("download-model").href = `/api/models/${encodeURIComponent(current.model)}/download?format=keras`;
     if (current.model) showModelName(current.id, current.model, facts, xorAnswers);
     const digitModel = current.model && result.confusion;
     $("use-model").hidden = !digitModel;

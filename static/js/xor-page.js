@@ -301,6 +301,15 @@
     $("xor-study-status").textContent = running
       ? `Training ${study.sizes.length} × ${study.seeds} nets…`
       : studySummary(study);
+    showStudyDownloads(study.id, study.state === "done");
+  }
+
+  // The finished study's table as files (the server's rows, not this page's): links, so they download as they are.
+  function showStudyDownloads(id, done) {
+    $("xor-study-download").hidden = !done;
+    for (const format of ["csv", "json"]) {
+      $(`xor-study-${format}`).href = `/api/xor/study/${encodeURIComponent(id)}?format=${format}`;
+    }
   }
 
   let studyRows = {};
@@ -323,6 +332,7 @@
 
   socket.on("xor_study", (event) => {
     if (event.id !== shownStudy) { shownStudy = event.id; studyRows = {}; }
+    showStudyDownloads(event.id, event.type === "done" && event.state === "done");
     $("xor-study-progress").hidden = event.type === "done";
     if (event.progress !== undefined) $("xor-study-progress").value = event.progress;
     if (event.type === "progress") {

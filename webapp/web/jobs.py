@@ -18,12 +18,12 @@ from collections import deque
 from pathlib import Path
 from urllib.parse import quote
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from flask_socketio import emit, join_room, leave_room, rooms
 
 from webapp.core.datasets import data_choices
 from webapp.core.recipes import OPTIMIZER_NAMES, RECIPES
-from webapp.core.training import LIMITS, SpecError, parse_spec
+from webapp.core.training import LIMITS, SpecError, metrics_csv, parse_spec
 from webapp.web.auth import teacher_required
 from webapp.web.lab import READ_ONLY, ApiError, current_lab, storage_reason, writing
 
@@ -236,13 +236,16 @@ class JobDatabase:
             return [job for job in (self._with_memory(_job_dict(row)) for row in rows)
                     if job["state"] not in FINAL_STATES]
 
-    def events(self, job_id, after=0):
+    def events(self, job_id, after=0, type_=None):
+        """The job's events after seq `after`, in order; only those of `type_` when given."""
+        where, args = ("AND type = ?", (type_,)) if type_ else ("", ())
         with self._lock:
             rows = self._db.execute(
-                "SELECT body FROM events WHERE job = ? AND seq > ? ORDER BY seq", (job_id, after)
+                f"SELECT body FROM events WHERE job = ? AND seq > ? {where} ORDER BY seq", (job_id, after, *args)
             ).fetchall()
             remembered = self._memory.get(job_id, {}).get("events", [])
-        return [json.loads(row["body"]) for row in rows] + [e for e in remembered if e["seq"] > after]
+        return [json.loads(row["body"]) for row in rows] + [
+            e for e in remembered if e["seq"] > after and (type_ is None or e["type"] == type_)]
 
     def close(self):
         with self._lock:
@@ -577,6 +580,17 @@ def get_job(job_id):
     if not (after.isascii() and after.isdigit()) or len(after) > len(str(MAX_SEQ)) or int(after) > MAX_SEQ:
         raise ApiError(400, f"after must be a whole number from 0 to {MAX_SEQ} (a seq)", field="after")
     return jsonify({**public_job(job), "events": manager().db.events(job_id, int(after))})
+
+
+@bp.get("/jobs/<job_id>/metrics.csv")
+def job_metrics(job_id):
+    """The job's epochs as the file Keras's CSVLogger writes (one row per epoch so far), as an attachment."""
+    job = manager().get(job_id)  # unknown -> 404
+    body = metrics_csv(manager().db.events(job["id"], type_="epoch"))
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{job["net"]}-job-{job["id"]}-metrics.csv"',
+        "Cache-Control": "no-store",  # a running job's file grows every epoch
+    })
 
 
 @bp.delete("/jobs/<job_id>")

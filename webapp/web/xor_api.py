@@ -5,13 +5,17 @@
 - POST /api/xor/study (teacher): start the convergence study; progress goes to
   every client as `xor_study` events ({"id", "type": "progress" | "result" | "done", ...}).
 - GET /api/xor/study: {"study": the latest study, finished or not, or null before any has run}.
-- GET /api/xor/study/<id>: that study, or 404.
+- GET /api/xor/study/<id>: that study, or 404; ?format=csv or ?format=json: its table to take home, one row
+  per hidden size (rate, 95% interval, runs, seeds), as an attachment; 409 before it has finished.
 - POST /api/xor/keep {"job": id} (teacher): save a finished XOR run that did not learn XOR (such runs are
   not saved by themselves), marked failed: 201 {"model": {...}}.
 
 Training an XOR net goes through the ordinary jobs API (POST /api/jobs with
 {"net": "xor"}), so its events are stored and relayed like any other job's.
 """
+import csv
+import io
+import json
 import logging
 import math
 import threading
@@ -19,7 +23,7 @@ import time
 import uuid
 
 import numpy as np
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from webapp.core import xor
 from webapp.core.models import LoadError
@@ -33,6 +37,8 @@ bp = Blueprint("xor_api", __name__, url_prefix="/api/xor")
 MAX_INPUT = 1e6  # inputs beyond this tell nothing more and make unreadable arithmetic
 DEFAULT_INPUT = [0.0, 1.0]  # the tutorial's example
 STUDY_LIMITS = {"seeds": (1, 1000), "epochs": (1, 10000), "size": (1, 16), "sizes": 8}
+STUDY_FIRST_SEED = 0  # a study's seeds are 0 .. seeds-1, as the CLI's xor-study by default
+STUDY_LEARNING_RATE = 0.1  # the tutorial's SGD rate
 
 
 class XorModels:
@@ -142,6 +148,7 @@ class Studies:
                 raise ApiError(409, "a study is already running: wait for it to finish", study=self.latest)
             study_id = uuid.uuid4().hex[:10]
             state = {"id": study_id, "state": "running", "sizes": sizes, "seeds": seeds, "epochs": epochs,
+                     "first_seed": STUDY_FIRST_SEED, "learning_rate": STUDY_LEARNING_RATE,
                      "results": {}, "progress": 0.0, "started": time.time()}
             self.studies = {k: v for k, v in self.studies.items() if k == self.latest}  # keep two at most
             self.studies[study_id] = state
@@ -165,7 +172,8 @@ class Studies:
                            seeds=state["seeds"], progress=state["progress"])
 
         try:
-            report = xor.study(state["sizes"], state["seeds"], epochs, progress=progress, should_stop=let_others_run)
+            report = xor.study(state["sizes"], state["seeds"], epochs, learning_rate=state["learning_rate"],
+                               first_seed=state["first_seed"], progress=progress, should_stop=let_others_run)
             state.update(state="done", seconds=report["seconds"], progress=1.0)
         except Exception as exc:  # a bug: report it, keep the server going
             log.exception("xor study failed")
@@ -247,7 +255,51 @@ def study_latest():
 
 @bp.get("/study/<study_id>")
 def study_get(study_id):
-    return jsonify(public_study(current_lab().studies.get(study_id)))
+    """The study (the page's view); ?format=csv|json: its table as a file to take home."""
+    fmt = request.args.get("format")
+    if fmt is not None and fmt not in STUDY_FORMATS:
+        raise ApiError(400, f"format must be one of {', '.join(STUDY_FORMATS)}", field="format")
+    state = current_lab().studies.get(study_id)  # unknown -> 404
+    if fmt is None:
+        return jsonify(public_study(state))
+    if state["state"] != "done":
+        raise ApiError(409, f"study {state['id']} is {state['state']}: its table can be downloaded once it is done",
+                       state=state["state"])
+    rows = study_rows(state)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=STUDY_COLUMNS, extrasaction="ignore")  # CRLF lines, as RFC 4180
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "ci95_low": row["ci95"][0], "ci95_high": row["ci95"][1],
+                             "successful_seeds": " ".join(map(str, row["successful_seeds"]))})
+        body, mimetype = out.getvalue(), "text/csv"
+    else:
+        table = {"study": state["id"], "epochs": state["epochs"], "learning_rate": state.get("learning_rate"),
+                 "seconds": state.get("seconds"), "rows": rows}
+        body, mimetype = json.dumps(table, indent=1) + "\n", "application/json"
+    return Response(body, mimetype=mimetype, headers={
+        "Content-Disposition": f'attachment; filename="xor-study-{state["id"]}.{fmt}"'})
+
+
+STUDY_FORMATS = ("csv", "json")
+STUDY_COLUMNS = ("hidden", "runs", "successes", "success_rate", "ci95_low", "ci95_high", "tutorial",
+                 "median_final_loss", "epochs", "first_seed", "last_seed", "successful_seeds")
+
+
+def study_rows(state):
+    """One row per hidden size, smallest first: the rate, its 95% interval, the runs and the seeds they used."""
+    first = state.get("first_seed", STUDY_FIRST_SEED)
+    rows = []
+    for result in sorted(state["results"].values(), key=lambda r: r["hidden"]):
+        rows.append({
+            "hidden": result["hidden"], "runs": result["runs"], "successes": result["successes"],
+            "success_rate": result["success_rate"], "ci95": result["ci95"], "tutorial": result.get("tutorial"),
+            "median_final_loss": result.get("median_final_loss"), "epochs": state["epochs"],
+            "first_seed": first, "last_seed": first + result["runs"] - 1,
+            "successful_seeds": result["successful_seeds"],
+        })
+    return rows
 
 
 # -- keeping a failed run --------------------------------------------------------------
