@@ -1,4 +1,5 @@
-// The Share page's models: which one each network uses, and the list the teacher uploads, renames, uses and deletes.
+// The Share page's models: which one each network uses, and the list the teacher uploads, renames, uses and
+// deletes, and that people download (as NEURONLAB_DOWNLOADS allows: the server has the last word).
 // Needs confirm-dialog.js and model-actions.js before this file.
 "use strict";
 
@@ -9,6 +10,8 @@
   const TEACHER_ONLY = "Only the teacher can change models";
   const DIGIT_NETWORKS = ["mlp", "mlp2", "cnn"];
   const { percent, networkLabel } = ModelActions;
+  const downloads = document.querySelector("[data-downloads]").dataset.downloads; // shared | everyone | teacher
+  const FORMATS = ["keras", "h5"];
 
   document.querySelectorAll("[data-teacher-only]").forEach((el) => {
     el.disabled = !isTeacher;
@@ -90,9 +93,32 @@
       }
       actions.append(button("Rename", () => startRename(item, m), "rename"));
       if (m.source !== "shipped") actions.append(button("Delete", () => deleteModel(m), "delete"));
-      item.append(actions);
+      const take = element("div", "row model-downloads");
+      take.append(...downloadLinks(m, active));
+      item.append(actions, take);
       list.append(item);
     }
+  }
+
+  function mayDownload(m, active) { // the server's rule (webapp/web/downloads.py), to show only links that work
+    if (isTeacher || downloads === "everyone") return true;
+    return downloads === "shared" && (m.source === "shipped" || Object.values(active).includes(m.id));
+  }
+
+  function downloadLinks(m, active) {
+    if (!mayDownload(m, active)) {
+      const withheld = element("button", "download", "Download");
+      Object.assign(withheld, { type: "button", disabled: true, title: "Only the teacher can download this model" });
+      return [withheld];
+    }
+    return FORMATS.map((format, i) => {
+      const link = element("a", "button download", i === 0 ? `Download .${format}` : `.${format}`);
+      link.href = `/api/models/${encodeURIComponent(m.id)}/download?format=${format}`;
+      link.download = ""; // save it under the server's name for it, made from the model's name
+      link.dataset.format = format;
+      link.setAttribute("aria-label", `Download ${m.name} as .${format}`);
+      return link;
+    });
   }
 
   async function loadModels() {

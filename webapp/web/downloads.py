@@ -25,12 +25,15 @@ MAX_FILE_NAME = 100  # characters before the suffix
 UNSAFE = re.compile(r"[^\w.]+")  # runs of anything but letters, digits, "_" and "." (any script's letters)
 
 
-@bp.record_once
 def check_setting(state):
+    """Run when the app registers this blueprint: the setting, normalised, or a refusal to start."""
     settings = state.app.extensions["neuronlab"].settings
     policy = settings.downloads = str(settings.downloads).strip().lower()
     if policy not in POLICIES:  # refuse to start rather than guess who may take the models
         raise ValueError(f"NEURONLAB_DOWNLOADS is {policy!r}: it must be one of {', '.join(POLICIES)}")
+
+
+bp.record_once(check_setting)
 
 
 def file_name(name, model_id, fmt):
