@@ -27,7 +27,6 @@ monkey.patch_all()
 
 import argparse  # noqa: E402
 import base64  # noqa: E402
-import io  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
@@ -127,21 +126,12 @@ def ensure_digit_model(url, home):
 
 
 def digit_images(count=20):
-    """Drawn digits as the canvas sends them: 280x280 PNG data URLs."""
-    from PIL import Image
-
-    from bench.strokes import drawn_digit
+    """Drawn digits as the Draw page sends them (bench.strokes.canvas_png), as data URLs."""
+    from bench.strokes import canvas_png, drawn_digit
 
     rng = np.random.default_rng(0)
-    images = []
-    for i in range(count):
-        image = drawn_digit(i % 10, rng)
-        if not isinstance(image, Image.Image):
-            image = Image.fromarray(np.asarray(image))
-        buffer = io.BytesIO()
-        image.convert("L").save(buffer, "PNG")
-        images.append("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode())
-    return images
+    return ["data:image/png;base64," + base64.b64encode(canvas_png(drawn_digit(i % 10, rng))).decode()
+            for i in range(count)]
 
 
 def connect_all(url, block, count, errors, what):

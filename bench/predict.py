@@ -19,7 +19,6 @@ GIL), the Python client is what limits the figure: use wrk.
 import argparse
 import base64
 import http.client
-import io
 import json
 import os
 import resource
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.strokes import drawn_digit
+from bench.strokes import canvas_png, drawn_digit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -204,12 +203,9 @@ def main():
     args = parser.parse_args()
     use_wrk = args.client == "wrk"
 
-    image = drawn_digit(8, np.random.default_rng(0))
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    body = json.dumps({"image": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(),
-                       "model": args.model})
-    print(f"drawn digit PNG: {len(buffer.getvalue())} bytes; model {args.model}; {args.seconds:g} s per "
+    png = canvas_png(drawn_digit(8, np.random.default_rng(0)))  # as the Draw page sends it
+    body = json.dumps({"image": "data:image/png;base64," + base64.b64encode(png).decode(), "model": args.model})
+    print(f"drawn digit PNG as the Draw page sends it: {len(png)} bytes; model {args.model}; {args.seconds:g} s per "
           f"measurement; {args.repeat} runs; load from {args.client}; {os.cpu_count()} cores")
 
     from webapp.web.server import GUNICORN  # our gunicorn settings, for the bare floor

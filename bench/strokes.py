@@ -8,6 +8,8 @@ digits drawn in ways it never saw.
 Templates are polylines in a unit box (x right, y down), one list per stroke,
 in the order and direction people usually draw them.
 """
+import io
+
 import numpy as np
 from PIL import Image
 
@@ -126,3 +128,13 @@ def drawn_set(n_per_digit: int = 100, seed: int = 0) -> tuple[list[Image.Image],
     rng = np.random.default_rng(seed)
     labels = np.tile(np.arange(10), n_per_digit)
     return [drawn_digit(int(d), rng) for d in labels], labels
+
+
+SENT_SIDE = 140  # static/js/drawing-pad.js sends the 280-pixel pad at this size
+
+
+def canvas_png(image: Image.Image) -> bytes:
+    """A drawing as the Draw page sends it: shrunk to SENT_SIDE pixels, an RGBA PNG (what a canvas encodes)."""
+    buffer = io.BytesIO()
+    image.convert("RGB").resize((SENT_SIDE, SENT_SIDE), Image.Resampling.BOX).convert("RGBA").save(buffer, "PNG")
+    return buffer.getvalue()

@@ -48,6 +48,31 @@ def test_drawing_shows_a_prediction_and_the_28x28_image(server, page):
     assert page.locator("#digit").inner_text() == "?"
 
 
+def test_the_page_sends_a_smaller_picture_the_server_reads_the_same(server, page):
+    """The pad sends its drawing at 140 pixels: the server must see the digit it sees in the full canvas."""
+    import base64
+
+    from webapp.core.preprocess import preprocess
+
+    page.goto(server.url + "/")
+    page.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    draw(page, 5, seed=3)
+    full, sent = page.evaluate("""() => {
+        const canvas = document.querySelector('#pad');
+        return [canvas.toDataURL('image/png'), DrawingPad.prototype.toDataURL.call({canvas})];
+    }""")
+    full, sent = (base64.b64decode(url.split(",", 1)[1]) for url in (full, sent))
+    from io import BytesIO
+
+    from PIL import Image
+
+    assert Image.open(BytesIO(sent)).size == (140, 140)
+    assert len(sent) < len(full)
+    seen_full, seen_sent = preprocess(full), preprocess(sent)
+    assert np.abs(seen_full - seen_sent).mean() < 0.01
+    assert np.abs(seen_full - seen_sent).max() < 0.2
+
+
 def test_canvas_does_not_scroll_the_page_on_touch(server, page):
     page.goto(server.url + "/")
     assert page.locator("#pad").evaluate("el => getComputedStyle(el).touchAction") == "none"
