@@ -1,13 +1,17 @@
 """How much do jobs, events and viewers cost? And do predictions stay fast while training?
 
-1. Trains the same recipe on the same data for the same epochs twice: as a plain
-   `model.fit` script (a child process, at the same lowered CPU priority as a
-   job), and through the app (a real server, a real job, viewers connected over
-   Socket.IO). Prints both wall times and their ratio (target: <= 1.05).
+1. Trains the same recipe on the same data for the same epochs three ways: as a
+   plain `model.fit` script (a child process, at the same lowered CPU priority as
+   a job), as that script with the TensorBoard callback a job uses
+   (webapp.core.training.make_tensorboard_callback), and through the app (a real
+   server, a real job that writes TensorBoard files, viewers connected over
+   Socket.IO). Prints the wall times and the ratios to the plain fit (target: <= 1.05).
+   `--runs 3` repeats all three, interleaved, and prints every run.
 2. Measures POST /api/predict p50/p95 on an idle server, then while a CNN job
-   trains (target: p95 <= 50 ms).
+   trains (target: p95 <= 50 ms); `--no-predict` skips it.
 
     .venv/bin/python -m bench.train_overhead --mnist /work/shared/data/mnist.npz
+    .venv/bin/python -m bench.train_overhead --runs 3 --no-predict   # the TensorBoard overhead, 3 times
 """
 import argparse
 import io
@@ -37,26 +41,34 @@ import keras
 from webapp.core import networks
 from webapp.core.datasets import load_mnist
 net, epochs, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+callbacks = []
+if sys.argv[6] != "-":  # the same TensorBoard callback a job adds
+    from webapp.core.training import make_tensorboard_callback
+    callback, status = make_tensorboard_callback(sys.argv[6])
+    assert callback is not None, status
+    callbacks.append(callback)
 recipe = networks.RECIPES[net]
 mnist = load_mnist(path)
 keras.utils.set_random_seed(0)
 model = networks.build(net)
 x_train, x_test = networks.shape_inputs(model, mnist.x_train), networks.shape_inputs(model, mnist.x_test)
-fit_started = time.perf_counter()
+fit_started, fit_cpu_started = time.perf_counter(), time.process_time()
 model.fit(x_train, mnist.y_train, epochs=epochs, batch_size=recipe.batch_size,
-          validation_data=(x_test, mnist.y_test), verbose=0)
-fit_s = time.perf_counter() - fit_started
+          validation_data=(x_test, mnist.y_test), callbacks=callbacks, verbose=0)
+fit_s, fit_cpu_s = time.perf_counter() - fit_started, time.process_time() - fit_cpu_started
 accuracy = float((model.predict(x_test, batch_size=1000, verbose=0).argmax(1) == mnist.y_test).mean())
 model.save(sys.argv[5])
-print(json.dumps({"fit_s": fit_s, "total_s": time.perf_counter() - started, "test_accuracy": accuracy}))
+print(json.dumps({"fit_s": fit_s, "fit_cpu_s": fit_cpu_s, "total_s": time.perf_counter() - started,
+                  "test_accuracy": accuracy}))
 """
 
 
-def plain_fit(net, epochs, mnist, niceness):
+def plain_fit(net, epochs, mnist, niceness, tensorboard=False):
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
         output = subprocess.run(
-            [sys.executable, "-c", PLAIN_SCRIPT, net, str(epochs), mnist, str(niceness), f"{folder}/m.keras"],
+            [sys.executable, "-c", PLAIN_SCRIPT, net, str(epochs), mnist, str(niceness), f"{folder}/m.keras",
+             f"{folder}/tensorboard" if tensorboard else "-"],
             cwd=ROOT, capture_output=True, text=True, check=True,
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)},
         ).stdout
@@ -98,12 +110,14 @@ def app_fit(server, net, epochs, viewers):
     done = watching[0].events[-1]
     if done.get("state") != "succeeded":
         raise SystemExit(f"the job did not succeed: {done}")
+    tensorboard = next((e["tensorboard"] for e in watching[0].events if "tensorboard" in e), None)
     complete = all(s == list(range(1, len(streams[0]) + 1)) for s in streams)
     for viewer in watching:
         viewer.client.disconnect()
     result = done["result"]
     return {"wall_s": wall, "fit_s": result["seconds"], "test_accuracy": result["test_accuracy"],
-            "model": result["model"], "events": len(streams[0]), "streams_complete": complete}
+            "model": result["model"], "events": len(streams[0]), "streams_complete": complete,
+            "tensorboard": tensorboard}
 
 
 def digit_png(mnist):
@@ -141,26 +155,39 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--viewers", type=int, default=10)
     parser.add_argument("--predicts", type=int, default=200, help="predictions per latency measurement")
+    parser.add_argument("--runs", type=int, default=1, help="repeat the training comparison, interleaved")
+    parser.add_argument("--no-predict", action="store_true", help="skip the prediction latency part")
     args = parser.parse_args(argv)
 
     from webapp.core.training import NICENESS
 
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
-    plain = plain_fit(args.net, args.epochs, args.mnist, NICENESS)
-    print(f"plain model.fit script: {plain['wall_s']:.1f} s wall ({plain['fit_s']:.1f} s in fit), "
-          f"test accuracy {plain['test_accuracy']:.4f}", flush=True)
-
     with tempfile.TemporaryDirectory() as home:
         server = ServerProcess(home, env={"NEURONLAB_MNIST": args.mnist, "NEURONLAB_PREDICT_RATE": "0",
                                           "NEURONLAB_TRUST_LOCALHOST": "1"})
         server.start()
         try:
-            app = app_fit(server, args.net, args.epochs, args.viewers)
-            print(f"through the app ({args.viewers} viewers): {app['wall_s']:.1f} s from POST to done "
-                  f"({app['fit_s']:.1f} s in fit), test accuracy {app['test_accuracy']:.4f}, "
-                  f"{app['events']} events, every viewer's stream complete: {app['streams_complete']}")
-            print(f"OVERHEAD ratio app/plain: {app['wall_s'] / plain['wall_s']:.3f} end to end, "
-                  f"{app['fit_s'] / plain['fit_s']:.3f} in fit (target <= 1.05)", flush=True)
+            for run in range(1, args.runs + 1):
+                plain = plain_fit(args.net, args.epochs, args.mnist, NICENESS)
+                print(f"run {run}: plain model.fit script: {plain['wall_s']:.1f} s wall ({plain['fit_s']:.1f} s in "
+                      f"fit, {plain['fit_cpu_s']:.1f} s of CPU), test accuracy {plain['test_accuracy']:.4f}",
+                      flush=True)
+                board = plain_fit(args.net, args.epochs, args.mnist, NICENESS, tensorboard=True)
+                print(f"run {run}: plain fit + the job's TensorBoard callback: {board['wall_s']:.1f} s wall "
+                      f"({board['fit_s']:.1f} s in fit, {board['fit_cpu_s']:.1f} s of CPU)", flush=True)
+                app = app_fit(server, args.net, args.epochs, args.viewers)
+                print(f"run {run}: through the app ({args.viewers} viewers, TensorBoard {app['tensorboard']}): "
+                      f"{app['wall_s']:.1f} s from POST to done ({app['fit_s']:.1f} s in fit), test accuracy "
+                      f"{app['test_accuracy']:.4f}, {app['events']} events, every viewer's stream complete: "
+                      f"{app['streams_complete']}")
+                # CPU seconds of the fit: what the callback itself costs, less swayed by other load than wall time
+                print(f"run {run}: TENSORBOARD ratio (plain fit + TensorBoard)/plain: "
+                      f"{board['wall_s'] / plain['wall_s']:.3f} end to end, {board['fit_s'] / plain['fit_s']:.3f} "
+                      f"in fit, {board['fit_cpu_s'] / plain['fit_cpu_s']:.3f} in fit's CPU time (target <= 1.05)")
+                print(f"run {run}: OVERHEAD ratio app/plain: {app['wall_s'] / plain['wall_s']:.3f} end to end, "
+                      f"{app['fit_s'] / plain['fit_s']:.3f} in fit (target <= 1.05)", flush=True)
+            if args.no_predict:
+                return
 
             png = digit_png(args.mnist)
             predict_latencies(server, app["model"], png, 10)  # load the model once

@@ -278,8 +278,8 @@
     $("result-facts").textContent = facts.join(", ") + xorAnswers;
     current.model = result.model || null;
     current.modelName = current.model;
-    $("download-model").hidden = !current.model;
-    if (current.model) $("download-model").href = `/api/models/${encodeURIComponent(current.model)}/download?format=keras`;
+    $("download-model").hidden = true;
+    if (current.model) showDownload(current.id, current.model);
     if (current.model) showModelName(current.id, current.model, facts, xorAnswers);
     const digitModel = current.model && result.confusion;
     $("use-model").hidden = !digitModel;
@@ -303,6 +303,22 @@
       figure.append(img, caption);
       return figure;
     }));
+  }
+
+  // "Download model" only where it works: NEURONLAB_DOWNLOADS (webapp/web/downloads.py) keeps a model that is
+  // neither shipped nor in use for the teacher by default; the server has the last word.
+  async function showDownload(jobId, modelId) {
+    const policy = $("result").dataset.downloads;
+    let allowed = isTeacher || policy === "everyone";
+    if (!allowed && policy === "shared") {
+      try {
+        const { active } = await (await fetch("/api/models")).json();
+        allowed = Object.values(active || {}).includes(modelId);
+      } catch (err) { /* no link, then */ }
+    }
+    if (!current || current.id !== jobId) return; // the page moved on meanwhile
+    $("download-model").href = `/api/models/${encodeURIComponent(modelId)}/download?format=keras`;
+    $("download-model").hidden = !allowed;
   }
 
   // People tell models apart by their names ("CNN · 2 epochs · sample · 93.4%"), not by ids.
