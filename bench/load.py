@@ -213,7 +213,7 @@ def draw(client, images, rate, offset, stop_at, latencies, errors):
         try:
             answer = client.call("predict", {"image": images[n % len(images)]}, timeout=10)
             elapsed = time.perf_counter() - sent
-            if isinstance(answer, dict) and "digit" in answer and "error" not in answer:
+            if isinstance(answer, dict) and answer.get("digit") is not None and "error" not in answer:
                 latencies.append(elapsed)
             else:
                 errors.append(f"predict: {answer}"[:200])

@@ -135,6 +135,8 @@ SENT_SIDE = 140  # static/js/drawing-pad.js sends the 280-pixel pad at this size
 
 def canvas_png(image: Image.Image) -> bytes:
     """A drawing as the Draw page sends it: shrunk to SENT_SIDE pixels, an RGBA PNG (what a canvas encodes)."""
+    canvas = Image.new("RGBA", image.size, "white")  # the pad's paper: opaque, as a canvas is
+    canvas.alpha_composite(image.convert("RGBA"))
     buffer = io.BytesIO()
-    image.convert("RGB").resize((SENT_SIDE, SENT_SIDE), Image.Resampling.BOX).convert("RGBA").save(buffer, "PNG")
+    canvas.resize((SENT_SIDE, SENT_SIDE), Image.Resampling.BOX).save(buffer, "PNG")
     return buffer.getvalue()

@@ -36,7 +36,8 @@ TIMEOUT_S = 60  # far beyond any real request (a first load compiles the model):
 UPLOAD_TIMEOUT_S = 300  # loading and saving a large uploaded model
 XLA_BATCH_SIZES = (1, 2)  # small batches run XLA-compiled (padded to these: XLA compiles once per shape)
 
-# What a worker answers: (request id, status, value); an error travels as its kind and its arguments.
+# What a worker answers, for each batch of requests: a list of (request id, status, value); an error travels
+# as its kind and its arguments.
 OK, BUG = "ok", "bug"
 ERRORS = {"blank": BlankImage, "bad": BadImage, "refused": ModelFileRefused, "load_error": LoadError,
           "os_error": OSError}
@@ -66,8 +67,7 @@ def serve(connection, settings):
                 requests.append(connection.recv())
         except (EOFError, OSError):
             return
-        for answer in answer_all(requests, models, settings.max_image_pixels):
-            connection.send(answer)
+        connection.send(answer_all(requests, models, settings.max_image_pixels))  # one message: one wake-up
 
 
 def answer_all(requests, models, max_pixels):
@@ -284,13 +284,14 @@ class Worker:
         while True:
             try:
                 wait_readable(self.connection)
-                request_id, status, value = self.connection.recv()
+                answers = self.connection.recv()  # a batch's answers at once
             except (EOFError, OSError):
                 break
-            future = self.waiting.pop(request_id, None)
-            self.slots.release()
-            if future is not None:
-                future.set_result((status, value))
+            for request_id, status, value in answers:
+                future = self.waiting.pop(request_id, None)
+                self.slots.release()
+                if future is not None:
+                    future.set_result((status, value))
         with self.write_lock:  # the worker died: every caller still waiting hears so
             self.alive = False
             waiting, self.waiting = self.waiting, {}
