@@ -38,8 +38,11 @@ def test_predict_errors_are_one_line(tmp_path):
 
 
 def test_train_saves_a_model_with_metadata(tmp_path):
-    result = run("train", "mlp", "--epochs", "1", "--hidden", "32", "--data", "sample", "--out", str(tmp_path))
+    logs = tmp_path / "logs"
+    result = run("train", "mlp", "--epochs", "1", "--hidden", "32", "--data", "sample", "--out", str(tmp_path),
+                 "--tensorboard", str(logs))
     assert result.returncode == 0, result.stderr
+    assert list((logs / "train").glob("events.out.tfevents.*")), "--tensorboard wrote no event file"
     meta = json.loads((tmp_path / "mlp.json").read_text())
     assert (tmp_path / "mlp.keras").is_file()
     assert meta["network"] == "mlp" and meta["epochs"] == 1 and 0 < meta["test_accuracy"] <= 1

@@ -47,6 +47,8 @@ def main(argv=None):
     train.add_argument("--mnist", dest="train_mnist", metavar="PATH", help="MNIST in Keras npz format")
     train.add_argument("--out", default=str(config.SHIPPED_MODELS), help="folder to save into (default: models/)")
     train.add_argument("--name", help="model id to save as (default: the network's name)")
+    train.add_argument("--tensorboard", metavar="DIR",
+                       help="write TensorBoard event files into DIR (needs requirements-tensorboard.txt)")
 
     predict = commands.add_parser(
         "predict",
@@ -90,11 +92,14 @@ def train_command(args):
             print(f"Preparing: {event['stage']}")
         elif event["type"] == "state" and event.get("state") == "running":
             print(f"Training {spec.net} on {event.get('device', 'CPU')} with {event.get('data', '?')} data")
+            if event.get("tensorboard", {}).get("on") is False:
+                print(f"No TensorBoard files: {event['tensorboard'].get('why')}")
 
     emit = EventStream("cli", show)
     store = ModelStore(args.out)
     final = run_job(spec, emit, lambda: False, store, mnist_path=args.train_mnist or args.mnist,
-                    verbose=1 if spec.net != "xor" else 0, model_id=args.name or spec.net)
+                    verbose=1 if spec.net != "xor" else 0, model_id=args.name or spec.net,
+                    tensorboard_dir=args.tensorboard)
     if final["state"] != "succeeded":
         return fail(final.get("error", final["state"]))
     result = final["result"]
