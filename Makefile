@@ -11,6 +11,10 @@ PY := $(VENV)/bin/python
 run: setup
 	$(PY) -m webapp
 
+# Test modules run in parallel, one per core (at most 4): most of a test's time is a server or a browser
+# waiting, and a module keeps its servers to itself (--dist loadfile). PYTEST_ARGS= runs them one at a time.
+PYTEST_ARGS ?= --numprocesses auto --maxprocesses 4 --dist loadfile --durations 25
+
 test: setup-dev chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
