@@ -25,7 +25,7 @@ def test_a_named_mnist_file_is_full_mnist_when_it_has_the_four_arrays(tmp_path):
 
     missing = data_choices(str(tmp_path / "nope.npz"))
     assert missing["mnist"]["available"] is False and missing["default"] == "sample"
-    assert "There is no MNIST file at" in missing["mnist"]["why"]
+    assert "There is no MNIST file called" in missing["mnist"]["why"]
 
     not_npz = tmp_path / "mnist.npz"
     not_npz.write_text("hello")
@@ -53,7 +53,8 @@ def test_unset_means_keras_cache_and_never_a_download(tmp_path, monkeypatch):
     assert local_mnist_path(None) == str(cached)
     choices = data_choices(None)
     assert choices["mnist"]["available"] is False and choices["default"] == "sample"
-    assert str(cached) in choices["mnist"]["why"] and "never downloads" in choices["mnist"]["why"]
+    assert "mnist.npz" in choices["mnist"]["why"] and "never downloads" in choices["mnist"]["why"]
+    assert str(tmp_path) not in choices["mnist"]["why"]  # pages show it: no server path
     cached.parent.mkdir()
     cached.write_bytes(SAMPLE_PATH.read_bytes())
     assert data_choices(None)["mnist"]["available"] is True and data_choices(None)["default"] == "mnist"
@@ -82,7 +83,7 @@ def test_a_server_with_no_mnist_setting_looks_in_keras_cache(start_server, tmp_p
     unset = start_server(env={"NEURONLAB_MNIST": "", "KERAS_HOME": str(keras_home)})
     data = requests.get(unset.url + "/api/networks", timeout=30).json()["data"]
     assert data["mnist"]["available"] is False and data["default"] == "sample"
-    assert str(keras_home / "datasets" / "mnist.npz") in data["mnist"]["why"]
+    assert "Keras's cache has no MNIST (mnist.npz)" in data["mnist"]["why"] and str(keras_home) not in data["mnist"]["why"]
     response = requests.post(unset.url + "/api/jobs", json={"net": "cnn", "data": "mnist"}, timeout=30)
     assert response.status_code == 400 and response.json()["field"] == "data"
     assert not (keras_home / "datasets" / "mnist.npz").exists()  # nothing was downloaded

@@ -81,8 +81,8 @@ def data_choices(setting):
     if setting == "sample":
         available, why = False, "This server is set to train on the bundled sample (NEURONLAB_MNIST=sample). " + how
     else:
-        path = Path(local_mnist_path(setting))
-        where = f"NEURONLAB_MNIST={path}" if setting else f"Keras's cache, {path}"
+        path = Path(local_mnist_path(setting))  # pages show this text: it names the file, never its folder
+        where = f"NEURONLAB_MNIST ({path.name})" if setting else f"Keras's cache ({path.name})"
         problem = _npz_problem(path)
         available = problem is None
         if available:
@@ -90,7 +90,7 @@ def data_choices(setting):
         elif setting:
             why = f"{problem} (NEURONLAB_MNIST). {how}"
         else:
-            why = (f"No NEURONLAB_MNIST is set and Keras's cache has no MNIST ({path}); "
+            why = (f"No NEURONLAB_MNIST is set and Keras's cache has no MNIST ({path.name}); "
                    f"this server never downloads it. {how}")
     return {
         "mnist": {"available": available, "why": why},
@@ -100,16 +100,17 @@ def data_choices(setting):
 
 
 def _npz_problem(path):
-    """None if `path` is an npz with MNIST's four arrays, else what is wrong. Reads only the zip's directory."""
+    """None if `path` is an npz with MNIST's four arrays, else what is wrong (naming the file, not its folder).
+    Reads only the zip's directory."""
     if not path.is_file():
-        return f"There is no MNIST file at {path}"
+        return f"There is no MNIST file called {path.name} where it was looked for"
     try:
         with zipfile.ZipFile(path) as archive:  # an npz is a zip of .npy files
             names = {name.removesuffix(".npy") for name in archive.namelist()}
     except (OSError, zipfile.BadZipFile) as exc:
-        return f"{path} is not a readable npz file ({_short(exc)})"
+        return f"{path.name} is not a readable npz file ({_short(exc)})"
     missing = [key for key in KEYS if key not in names]
-    return f"{path} lacks the arrays {', '.join(missing)}" if missing else None
+    return f"{path.name} lacks the arrays {', '.join(missing)}" if missing else None
 
 
 def _load_from_keras():
