@@ -24,6 +24,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 import numpy as np
 
+from webapp.core.inspection import NotInspectable, TooLarge, UnknownLayer
 from webapp.core.model_files import ModelFileRefused
 from webapp.core.models import LoadError
 from webapp.core.preprocess import BadImage, BlankImage
@@ -40,7 +41,8 @@ XLA_BATCH_SIZES = (1, 2)  # small batches run XLA-compiled (padded to these: XLA
 # as its kind and its arguments.
 OK, BUG = "ok", "bug"
 ERRORS = {"blank": BlankImage, "bad": BadImage, "refused": ModelFileRefused, "load_error": LoadError,
-          "os_error": OSError}
+          "os_error": OSError, "unknown_layer": UnknownLayer, "too_large": TooLarge,
+          "not_inspectable": NotInspectable}
 
 
 def error_answer(request_id, exc):
@@ -71,10 +73,11 @@ def serve(connection, settings):
 
 
 def answer_all(requests, models, max_pixels):
-    """The answers to a batch of requests; predictions for one model run as one batch."""
+    """The answers to a batch of requests; predictions for one model run as one batch, then inspections
+    (after them: a look inside never delays a plain prediction waiting in the same batch)."""
     from webapp.core.preprocess import preprocess
 
-    answers, predictions, images_read = [], {}, {}
+    answers, predictions, images_read, inspections = [], {}, {}, {}
     for request_id, op, payload in requests:
         try:
             if op == "prepare":
@@ -87,6 +90,12 @@ def answer_all(requests, models, max_pixels):
                 image = preprocess(image_bytes, max_pixels).astype(np.float32)
                 predictions.setdefault(model_id, []).append((request_id, image[None]))
                 images_read[request_id] = image
+            elif op == "inspect":  # a drawing in, every layer's output and the saliency map out
+                model_id, image_bytes = payload
+                image = preprocess(image_bytes, max_pixels).astype(np.float32)
+                inspections.setdefault(model_id, []).append((request_id, image))
+            elif op == "weights":  # one layer's weights (webapp/core/inspection.py)
+                answers.append((request_id, OK, models.weights(*payload)))
             elif op == "forget":
                 models.forget(payload)
                 answers.append((request_id, OK, None))
@@ -112,6 +121,8 @@ def answer_all(requests, models, max_pixels):
             if status == OK and request_id in images_read:
                 value = (images_read[request_id], value[0])
             answers.append((request_id, status, value))
+    for model_id, waiting in inspections.items():
+        answers.extend(run_inspections(models, model_id, waiting))
     return answers
 
 
@@ -144,12 +155,23 @@ def run_batch(models, model_id, waiting):
     return answers
 
 
+def run_inspections(models, model_id, waiting):
+    """(request id, status, (the 28x28 image, what Inspector.inspect says)) for drawings of one model."""
+    try:
+        inspector = models.inspector(model_id)
+        results = inspector.inspect(np.stack([image for _, image in waiting]))
+    except Exception as exc:  # loading, building or running failed: every caller hears why
+        return [error_answer(request_id, exc) for request_id, _ in waiting]
+    return [(request_id, OK, (image, result)) for (request_id, image), result in zip(waiting, results)]
+
+
 class LoadedModels:
-    """A worker's models by id, each with its compiled forward pass."""
+    """A worker's models by id, each with its compiled forward pass and, once asked for, its Inspector."""
 
     def __init__(self, store):
         self.store = store
         self._models = {}
+        self._inspectors = {}  # id -> webapp.core.inspection.Inspector: every layer's output in one function
         self._xor = {}  # id -> (file's modification time, model, weights), or (time, None, why it is no XOR net)
 
     def get(self, model_id):
@@ -170,8 +192,23 @@ class LoadedModels:
             self._models[model_id] = (model, compile_forward(model))
         return self._models[model_id]
 
+    def inspector(self, model_id):
+        """The model's Inspector, built (and compiled) the first time it is asked for."""
+        model, _ = self.get(model_id)
+        if model_id not in self._inspectors:
+            from webapp.core.inspection import Inspector
+
+            self._inspectors[model_id] = Inspector(model)
+        return self._inspectors[model_id]
+
+    def weights(self, model_id, layer):
+        from webapp.core.inspection import layer_weights
+
+        return layer_weights(self.get(model_id)[0], layer)
+
     def forget(self, model_id):
         self._models.pop(model_id, None)
+        self._inspectors.pop(model_id, None)
 
     def xor_net(self, model_id, inputs):
         """(weights, Keras's outputs for `inputs`) of an XOR model; LoadError if it is not one. Reloaded
@@ -338,7 +375,7 @@ class InferenceWorkers:
             except FutureTimeout:  # stuck (on a hostile image, say): replace it, refuse the request
                 target.alive = False
                 target.process.kill()
-                if op in ("prepare", "read"):
+                if op in ("prepare", "read", "inspect"):
                     raise BadImage("the image could not be read") from None
                 raise RuntimeError("the inference worker did not answer") from None
         if status == OK:
@@ -351,6 +388,15 @@ class InferenceWorkers:
         """(the 28x28 image, ten probabilities) for a drawing, in one round trip; raises BadImage, BlankImage,
         or LoadError when the model cannot be loaded."""
         return self._call("read", (model_id, bytes(image_bytes)))
+
+    def inspect(self, model_id, image_bytes):
+        """(the 28x28 image, {"probabilities", "layers", "saliency", "kernels"}) for a drawing, numbers as float16
+        bytes (webapp/core/inspection.py); raises BadImage, BlankImage, LoadError, or NotInspectable."""
+        return self._call("inspect", (model_id, bytes(image_bytes)))
+
+    def weights(self, model_id, layer):
+        """{"layer", "type", "weights": [{"name", "shape", "data"}]}; raises LoadError, UnknownLayer, TooLarge."""
+        return self._call("weights", (model_id, str(layer)))
 
     def preprocess(self, image_bytes):
         """Image bytes -> the 28x28 image the network sees; raises BadImage or BlankImage."""
