@@ -43,12 +43,13 @@ def create_app(settings=None):
     lab.limiter = RateLimiter(settings.predict_rate)
     lab.connections = Connections(settings.max_sockets_per_address)
 
-    from webapp.web import api, auth, downloads, events, jobs, pages, xor_api
+    from webapp.web import api, auth, downloads, events, inspect_api, jobs, pages, xor_api
 
     auth.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(downloads.bp)
+    app.register_blueprint(inspect_api.bp)
     events.register(socketio, lab)
     jobs.init_app(app, socketio, lab)
     xor_api.init_app(app, socketio, lab)

@@ -9,6 +9,7 @@ from flask import current_app, request
 
 from webapp.web import auth, connections, limits
 from webapp.web.api import decode_base64_image, predict_answer
+from webapp.web.inspect_api import inspect_answer
 from webapp.web.lab import ApiError
 
 
@@ -38,6 +39,22 @@ def register(socketio, lab):
             return {**exc.to_dict(), "status": exc.status}
         except Exception:  # never let one bad message break the connection
             current_app.logger.exception("predict event failed")
+            return {"error": "internal error", "status": 500}
+
+    @socketio.on("inspect")
+    def inspect(data=None, *_extra):
+        """{"image": data URL, "model": optional} -> the same JSON as POST /api/inspect."""
+        try:
+            allowed, wait = limits.allow_prediction()  # the predictions' bucket: a look inside counts as one
+            if not allowed:
+                return {**limits.too_many(wait), "status": 429}
+            if not isinstance(data, dict) or data.get("image") in (None, ""):
+                raise ApiError(400, "no image: send {\"image\": \"<data URL or base64>\"}")
+            return inspect_answer(decode_base64_image(data["image"]), data.get("model"))
+        except ApiError as exc:
+            return {**exc.to_dict(), "status": exc.status}
+        except Exception:  # never let one bad message break the connection
+            current_app.logger.exception("inspect event failed")
             return {"error": "internal error", "status": 500}
 
     @socketio.on("disconnect")

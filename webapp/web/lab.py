@@ -284,6 +284,25 @@ class Lab:
             }
         return answer
 
+    def inspect_digit(self, image_bytes, model=None):
+        """Inside the network for one drawn digit: read_digit's answer plus every layer's output, the saliency map
+        and the first convolution's kernels, numbers still as float16 bytes (webapp/core/inspection.py). No
+        fallback: the layers are those of the model asked for, so a broken one raises LoadError. `input` is the
+        image exactly as the network saw it (not rounded), so the layers can be checked against it."""
+        model_id, meta = self.resolve(model)
+        answer = {"model": model_id, "network": meta.get("network")}
+        try:
+            if self._is_broken(model_id):
+                raise LoadError(self._broken[model_id][1])
+            image, inside = self.predictor.inspect(model_id, image_bytes)
+        except BlankImage as exc:
+            return {"digit": None, "blank": True, "message": str(exc), "probabilities": None, **answer,
+                    "input": np.zeros((28, 28)).tolist(), "layers": [], "saliency": None, "kernels": None}
+        probabilities = inside["probabilities"]
+        return {"digit": int(np.argmax(probabilities)), "probabilities": [round(float(p), 6) for p in probabilities],
+                "input": np.asarray(image, np.float64).tolist(), **answer, "layers": inside["layers"],
+                "saliency": inside["saliency"], "kernels": inside["kernels"]}
+
     # -- broken models ----------------------------------------------------
     # A model whose file cannot be loaded is remembered with its file's modification
     # time, so predictions skip it without retrying, until the file changes.
