@@ -1,6 +1,7 @@
 """Throughput and latency of POST /api/predict against the tutorial-style baseline and a bare-Flask floor.
 
     python -m bench.predict [--seconds 10] [--model cnn] [--repeat 3] [--client python|wrk]
+    python -m bench.predict --inspect [--seconds 10] [--repeat 3] [--inspect-rate 20]
 
 Starts, side by side: the real server (`python -m webapp serve`: gunicorn, one
 gevent worker, inference in worker processes), bench/tutorial_app.py with the
@@ -11,6 +12,11 @@ and prints requests/s, p50 and p99 latency, the client's CPU, and the ratios:
 ours / tutorial at 8 connections (target >= 30x), our p50 at 1 connection
 (target <= 3 ms), and the share of the floor we reach (ours / bare req/s at 8
 connections, bare p50 / our p50 at 1). Last, the median of every figure.
+
+With --inspect it starts only the real server and measures the "Look inside" path instead: for the CNN, MLP
+and MLP2, POST /api/inspect's p50 at 1 connection (target <= 10 ms for the CNN) and its answer's size; then plain
+predictions of the CNN at 1 and 8 connections, alone and with `--inspect-rate` CNN inspections a second
+alongside (4 students drawing at 5 a second with Look inside open), whose p50 should not be slower.
 
 The load comes from Python threads with keep-alive connections, or from wrk
 (Debian's `wrk`) with --client wrk. When the client's CPU nears one core (the
@@ -61,18 +67,25 @@ def wait_until_up(port, proc, timeout=120):
     raise SystemExit("server did not start")
 
 
-def one_connection(port, body, stop_at, latencies, errors):
+def one_connection(port, body, stop_at, latencies, errors, path="/api/predict", interval=0.0, sizes=None):
+    """Requests one after another on a keep-alive connection, or one every `interval` seconds."""
     conn = None
+    next_at = time.perf_counter()
     while time.perf_counter() < stop_at:
+        if interval:
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.perf_counter()))
         if conn is None:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         started = time.perf_counter()
         try:
-            conn.request("POST", "/api/predict", body, {"Content-Type": "application/json"})
+            conn.request("POST", path, body, {"Content-Type": "application/json"})
             response = conn.getresponse()
             payload = response.read()
             if response.status != 200 or b'"digit"' not in payload:
                 errors.append(response.status)
+            if sizes is not None:
+                sizes.append(len(payload))
             if response.getheader("Connection", "").lower() == "close" or response.version == 10:
                 conn.close()
                 conn = None
@@ -84,10 +97,11 @@ def one_connection(port, body, stop_at, latencies, errors):
         latencies.append(time.perf_counter() - started)
 
 
-def load(port, body, connections, seconds):
+def load(port, body, connections, seconds, path="/api/predict", sizes=None):
     latencies, errors = [], []
     stop_at = time.perf_counter() + seconds
-    threads = [threading.Thread(target=one_connection, args=(port, body, stop_at, latencies, errors))
+    threads = [threading.Thread(target=one_connection, args=(port, body, stop_at, latencies, errors, path),
+                                kwargs={"sizes": sizes})
                for _ in range(connections)]
     started = time.perf_counter()
     for t in threads:
@@ -97,7 +111,15 @@ def load(port, body, connections, seconds):
     elapsed = time.perf_counter() - started
     ms = np.array(latencies) * 1000
     return {"rps": len(latencies) / elapsed, "p50": float(np.percentile(ms, 50)),
-            "p99": float(np.percentile(ms, 99)), "n": len(latencies), "errors": len(errors)}
+            "p99": float(np.percentile(ms, 99)), "n": len(latencies), "errors": len(errors), "ms": ms,
+            "seconds": elapsed}
+
+
+def merged(results):
+    """One result from several loads of the same kind (slices of one measurement)."""
+    ms = np.concatenate([r["ms"] for r in results])
+    return {"rps": len(ms) / sum(r["seconds"] for r in results), "p50": float(np.percentile(ms, 50)),
+            "p99": float(np.percentile(ms, 99)), "n": len(ms), "errors": sum(r["errors"] for r in results)}
 
 
 WRK_SCRIPT = """
@@ -194,13 +216,93 @@ def print_figures(f, label):
           f"p50 at 1 (bare p50 / ours)", flush=True)
 
 
+def drawing_body(model):
+    png = canvas_png(drawn_digit(8, np.random.default_rng(0)))  # as the Draw page sends it
+    return json.dumps({"image": "data:image/png;base64," + base64.b64encode(png).decode(), "model": model})
+
+
+def report(label, result):
+    print(f"{label:>36}: {result['rps']:7.1f} req/s   p50 {result['p50']:7.2f} ms   p99 {result['p99']:7.1f} ms   "
+          f"({result['n']} requests, {result['errors']} errors)", flush=True)
+
+
+def inspect_bench(args):
+    """The --inspect figures (see the module's docstring)."""
+    models = ("cnn", "mlp", "mlp2")
+    bodies = {model: drawing_body(model) for model in models}
+    home = tempfile.mkdtemp(prefix="neuronlab-inspect-")
+    port = free_port()
+    command = [sys.executable, "-m", "webapp", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    env = {**os.environ, "NEURONLAB_HOME": home, "NEURONLAB_PREDICT_RATE": "1000000"}
+    print(f"inspect: {args.seconds:g} s per measurement; {args.repeat} runs; {args.inspect_rate:g} inspections/s "
+          f"alongside; {os.cpu_count()} cores")
+    proc = start("neuronlab", command, env, port, bodies["cnn"])
+    runs = []
+    try:
+        for model in models:  # every worker has built each model's inspector before anything is timed
+            load(port, bodies[model], 8, 2, path="/api/inspect")
+        for run in range(1, args.repeat + 1):
+            print(f"-- run {run} of {args.repeat}", flush=True)
+            figures = {}
+            for model in models:
+                sizes = []
+                result = load(port, bodies[model], 1, args.seconds, path="/api/inspect", sizes=sizes)
+                figures[f"inspect {model} p50"] = result["p50"]
+                figures[f"inspect {model} bytes"] = float(np.median(sizes))
+                report(f"inspect {model}, 1 conn", result)
+                print(f"{'':>36}  answer {np.median(sizes) / 1000:.1f} KB", flush=True)
+            for connections in (1, 8):
+                # alone and alongside take turns, in quarters: a machine that gets busier or quieter meanwhile
+                # weighs on both alike
+                slices, side_latencies, side_errors = {"alone": [], "alongside": []}, [], []
+                for quarter in range(4):
+                    if quarter % 2 == 0:
+                        slices["alone"].append(load(port, bodies["cnn"], connections, args.seconds / 2))
+                        continue
+                    stop_at = time.perf_counter() + args.seconds / 2 + 0.5
+                    side = [threading.Thread(target=one_connection, args=(
+                        port, bodies["cnn"], stop_at, side_latencies, side_errors, "/api/inspect"),
+                        kwargs={"interval": 2 / args.inspect_rate}) for _ in range(2)]
+                    for thread in side:
+                        thread.start()
+                    time.sleep(0.25)
+                    slices["alongside"].append(load(port, bodies["cnn"], connections, args.seconds / 2))
+                    for thread in side:
+                        thread.join()
+                alone, alongside = merged(slices["alone"]), merged(slices["alongside"])
+                report(f"predict cnn, {connections} conn, alone", alone)
+                report(f"predict cnn, {connections} conn, alongside", alongside)
+                side_ms = np.array(side_latencies) * 1000
+                print(f"{'':>36}  the inspections alongside: {len(side_ms)} answered, p50 "
+                      f"{np.percentile(side_ms, 50):.2f} ms, {len(side_errors)} errors", flush=True)
+                figures[f"predict {connections} alone p50"] = alone["p50"]
+                figures[f"predict {connections} alongside p50"] = alongside["p50"]
+                figures[f"predict {connections} alone rps"] = alone["rps"]
+                figures[f"predict {connections} alongside rps"] = alongside["rps"]
+            runs.append(figures)
+    finally:
+        stop(proc)
+        shutil.rmtree(home, ignore_errors=True)
+    print(f"-- median of {len(runs)} runs")
+    for key in runs[0]:
+        values = [r[key] for r in runs]
+        unit = "bytes" if key.endswith("bytes") else "req/s" if key.endswith("rps") else "ms"
+        print(f"{key:>36}: {np.median(values):10.2f} {unit}   (runs: {', '.join(f'{v:.2f}' for v in values)})")
+    print(f"targets: inspect cnn p50 <= 10 ms (median {np.median([r['inspect cnn p50'] for r in runs]):.2f} ms); "
+          f"predictions alongside not slower than alone")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10, help="per server and connection count")
     parser.add_argument("--model", default="cnn", help="a model in models/ (default cnn)")
     parser.add_argument("--client", choices=["wrk", "python"], default="python")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the whole comparison (default 3)")
+    parser.add_argument("--inspect", action="store_true", help="measure /api/inspect instead (see above)")
+    parser.add_argument("--inspect-rate", type=float, default=20, help="inspections a second alongside predictions")
     args = parser.parse_args()
+    if args.inspect:
+        return inspect_bench(args)
     use_wrk = args.client == "wrk"
 
     png = canvas_png(drawn_digit(8, np.random.default_rng(0)))  # as the Draw page sends it
