@@ -255,6 +255,26 @@ def test_predict_multipart(target, image, field, model, filename):
 
 
 @FUZZ
+@given(image=image_texts(), model=st.one_of(st.none(), names, json_values))
+def test_inspect_json(target, image, model):
+    send(target, "POST", "/api/inspect", json={"image": image, "model": model})
+
+
+@FUZZ
+@given(body=raw_bodies())
+def test_inspect_raw_bodies_and_content_types(target, body):
+    data, content_type = body
+    send(target, "POST", "/api/inspect", data=data, headers={"Content-Type": content_type})
+
+
+@FUZZ
+@given(model=st.one_of(st.sampled_from(["cnn", "mlp", "mlp2", "xor", "mlp_digits_28x28"]), names),
+       layer=st.one_of(st.sampled_from(["conv2d", "dense", "dense_1", "flatten", "input_layer"]), names))
+def test_weights_by_model_and_layer(target, model, layer):
+    send(target, "GET", f"/api/models/{quote(model, safe='') or '%20'}/weights", params={"layer": layer})
+
+
+@FUZZ
 @given(name=names, method=st.sampled_from(["GET", "DELETE", "POST-activate"]))
 def test_models_by_name(target, name, method):
     quoted = quote(name, safe="") or "%20"
@@ -346,7 +366,8 @@ def test_xor_study_by_id(target, study):
 @FUZZ
 @given(method=st.sampled_from(["PUT", "PATCH", "DELETE", "POST", "OPTIONS"]),
        path=st.sampled_from(["/api/predict", "/api/models", "/api/jobs", "/api/networks", "/api/share", "/",
-                             "/api/xor/breakdown", "/api/xor/study", "/api/nothing", "/static/../webapp/config.py"]),
+                             "/api/xor/breakdown", "/api/xor/study", "/api/nothing", "/static/../webapp/config.py",
+                             "/api/inspect"]),
        body=raw_bodies())
 def test_wrong_methods_and_unknown_routes(target, method, path, body):
     data, content_type = body
@@ -363,6 +384,13 @@ def test_socket_predict(target, client, data):
 
 
 @FUZZ
+@given(data=st.one_of(json_values, st.fixed_dictionaries({"image": image_texts()},
+                                                          optional={"model": st.one_of(names, json_values)})))
+def test_socket_inspect(target, client, data):
+    emit(client, "inspect", data)
+
+
+@FUZZ
 @given(data=st.one_of(json_values, st.fixed_dictionaries({"job": st.one_of(names, json_values)},
                                                           optional={"after": st.one_of(scalars, huge_numbers)})),
        event=st.sampled_from(["subscribe", "unsubscribe"]))
@@ -372,7 +400,7 @@ def test_socket_jobs(target, client, data, event):
 
 @FUZZ
 @given(args=st.one_of(st.just(None), st.tuples(), st.tuples(json_values, json_values), st.tuples(json_values)),
-       event=st.sampled_from(["predict", "subscribe", "unsubscribe", "whoami"]))
+       event=st.sampled_from(["predict", "inspect", "subscribe", "unsubscribe", "whoami"]))
 def test_socket_events_with_no_or_several_arguments(target, client, args, event):
     emit(client, event, args)
 
@@ -389,7 +417,7 @@ def test_socket_unknown_events(target, client, data, event):
     assert sio.call("whoami", timeout=20)["role"] == "teacher"
 
 
-SERVER_HANDLED = ("predict", "subscribe", "unsubscribe", "whoami")
+SERVER_HANDLED = ("predict", "inspect", "subscribe", "unsubscribe", "whoami")
 
 
 @FUZZ
