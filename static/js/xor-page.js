@@ -13,6 +13,7 @@
   socket.on("disconnect", () => { document.body.dataset.socket = "disconnected"; });
   const diagram = new XorNetworkDiagram($("xor-diagram"));
   const heatmap = new XorHeatmap($("xor-heatmap"));
+  const neurons = new NeuronHeatmaps($("xor-neurons")); // each hidden unit's own map, from the same weights
   const matrices = new XorMatrixView($("xor-steps"), $("xor-explain"), $("xor-step-label"), $("xor-all-steps"));
   const EXPLAIN = $("xor-explain").textContent;
   const studyPlot = new XorStudyPlot($("xor-study-plot"));
@@ -109,6 +110,7 @@
     if (!playback) {
       showingModel();
       heatmap.draw(XorHeatmap.gridFrom(b.weights));
+      neurons.draw(b.weights);
     }
     const keras = b.keras_output.map((v) => XorFormat.number(v)).join(", ");
     $("xor-check").textContent = `Keras's own output for the same input: ${keras} ` +
@@ -200,7 +202,11 @@
     $("xor-epoch").textContent = `epoch ${event.epoch} of ${event.epochs} · loss ${XorFormat.number(event.logs.loss)}`;
     $("xor-heatmap").dataset.epoch = String(event.epoch);
     if (event.boundary) heatmap.draw(event.boundary);
-    if (event.weights) diagram.draw(event.weights);
+    if (event.weights) {
+      diagram.draw(event.weights);
+      neurons.draw(event.weights);
+      $("xor-neurons").dataset.epoch = String(event.epoch);
+    }
     if (event.outputs) showPredictions(event.outputs);
   }
 
@@ -233,6 +239,7 @@
       "the tutorial's advice is to train again with a new seed. " +
       (result.model ? `It was saved as ${result.name || result.model}.` : "It was not saved."), "bad");
     diagram.draw(result.weights);
+    neurons.draw(result.weights);
     showPredictions(result.predictions.map((p) => p.output));
     heatmap.draw(XorHeatmap.gridFrom(result.weights));
     $("xor-shown").textContent = `The run just trained: ${result.name || `${result.hidden} hidden, seed ${result.seed}`}` +
