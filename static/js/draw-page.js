@@ -1,4 +1,5 @@
-// The draw page: a pad, a live prediction over Socket.IO, and the other networks' answers beside it.
+// The draw page: a pad, a live prediction over Socket.IO, the other networks' answers beside it, and, while
+// "Look inside" is open, the chosen model's layers for the same drawing (asked in the same round as the prediction).
 "use strict";
 
 (function () {
@@ -6,7 +7,7 @@
   const socket = io({ transports: ["websocket", "polling"] });
   const bars = new ProbabilityBars($("bars"));
   const LABELS = { mlp: "MLP", mlp2: "MLP2", cnn: "CNN" };
-  const REQUEST_MS = 50; // each drawing asks once per network; at most 20 predictions a second, the server's limit
+  const REQUEST_MS = 50; // one ask per network and one to look inside: at most 20 a second, the server's limit
   let models = [];
   let active = {};
   let compare = []; // [{el, network, bars}] for the active networks other than the chosen model's
@@ -14,6 +15,10 @@
   let lastSent = 0;
   let inFlight = false;
   let dirty = false;
+
+  const inside = new LookInside($("look-inside"), {
+    onOpen: () => { if (!pad.empty) { dirty = true; send(); } },
+  });
 
   const pad = new DrawingPad($("pad"), {
     onChange: () => schedule(),
@@ -25,6 +30,7 @@
     dirty = false;
     showAnswer(null);
     compare.forEach((c) => showCompare(c, null));
+    inside.show(null);
   });
 
   $("upload").addEventListener("change", async (e) => {
@@ -33,18 +39,19 @@
     const form = new FormData();
     form.append("image", file);
     form.append("model", $("model").value);
-    try {
-      const response = await fetch("/api/predict", { method: "POST", body: form });
-      showAnswer(await response.json());
-    } catch {
-      showAnswer({ error: "the server cannot be reached" });
-    }
+    const post = (url) => fetch(url, { method: "POST", body: form }).then((r) => r.json())
+      .catch(() => ({ error: "the server cannot be reached" }));
+    const looking = inside.isOpen;
+    const [answer, insideAnswer] = await Promise.all([post("/api/predict"), looking ? post("/api/inspect") : null]);
+    showAnswer(answer);
+    if (looking) inside.show(insideAnswer);
     e.target.value = "";
   });
 
   $("model").addEventListener("change", () => {
     buildCompare();
-    if (!pad.empty) { dirty = true; send(); }
+    if (pad.empty) inside.show(null);
+    else { dirty = true; send(); }
   });
 
   function chosen() {
@@ -52,7 +59,7 @@
   }
 
   function throttleMs() {
-    return REQUEST_MS * (1 + compare.length);
+    return REQUEST_MS * (1 + compare.length + (inside.isOpen ? 1 : 0));
   }
 
   // Throttle: at most one drawing sent per throttleMs(), and never more than one in flight.
@@ -63,13 +70,14 @@
     pending = setTimeout(() => { pending = null; send(); }, wait);
   }
 
-  function ask(model, image) {
+  // what: "predict" or "inspect" (the Socket.IO event and the REST route have the same name)
+  function ask(model, image, what = "predict") {
     return new Promise((resolve) => {
       if (socket.connected) {
-        socket.timeout(10000).emit("predict", { image, model }, (err, answer) =>
+        socket.timeout(10000).emit(what, { image, model }, (err, answer) =>
           resolve(err ? { error: "the server did not answer" } : answer));
       } else {
-        fetch("/api/predict", {
+        fetch(`/api/${what}`, {
           method: "POST",
           headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ image, model }),
@@ -86,12 +94,15 @@
     lastSent = performance.now();
     const image = pad.toDataURL();
     const asked = compare;
+    const looking = inside.isOpen; // closed: nothing more is sent
     try {
-      const [main, ...others] = await Promise.all([
+      const [main, insideAnswer, ...others] = await Promise.all([
         ask($("model").value || null, image),
+        looking ? ask($("model").value || null, image, "inspect") : null,
         ...asked.map((c) => ask(c.network, image)),
       ]);
       showAnswer(main);
+      if (looking) inside.show(insideAnswer);
       asked.forEach((c, i) => showCompare(c, others[i]));
     } finally {
       inFlight = false;
