@@ -3,7 +3,8 @@
     python -m tools.screenshots                        # starts its own server on the bundled sample
     python -m tools.screenshots --url http://HOST:5000 --token TOKEN   # a running server (the teacher's token)
 
-Writes docs/screenshots/<page>-laptop.png and <page>-phone.png. Uses Debian's Chromium through Playwright, as the
+Writes docs/screenshots/<page>-laptop.png and <page>-phone.png, and look-inside-*.png (the Draw page's "Look inside"
+view open on the drawn digit). Uses Debian's Chromium through Playwright, as the
 tests do. On its own server it first trains a small CNN on the sample so that /train has something to show.
 """
 import argparse
@@ -91,7 +92,19 @@ def shoot(browser, url, token, device, out):
         target = out / f"{name}-{device}.png"
         page.screenshot(path=str(target))
         print(f"wrote {target.relative_to(ROOT)}")
+        if name == "draw":
+            look_inside(page, out / f"look-inside-{device}.png")
     context.close()
+
+
+def look_inside(page, target):
+    """The Draw page's "Look inside" open on the digit drawn, scrolled to its first layers."""
+    page.click("#look-inside > summary")
+    page.wait_for_function("document.querySelector('#look-inside').dataset.state === 'shown'", timeout=30000)
+    page.wait_for_timeout(800)  # the grids reflow on the next frame
+    page.locator("#look-inside").evaluate("(el) => el.scrollIntoView()")
+    page.screenshot(path=str(target))
+    print(f"wrote {target.relative_to(ROOT)}")
 
 
 def main(argv=None):
