@@ -166,7 +166,7 @@ def test_repeated_subscribes_send_each_event_once(hostile_server, finished_job, 
     assert client.call("unsubscribe", {"job": job_id}, timeout=20) == {"ok": True}
     fresh = client.call("subscribe", {"job": job_id, "after": 0}, timeout=20)  # unsubscribed: a new subscription
     assert "already_subscribed" not in fresh and client.call("whoami", timeout=20)
-    assert [e["seq"] for e in received[events:]] == list(range(1, events + 1))
+    assert sorted(e["seq"] for e in received[events:]) == list(range(1, events + 1))  # (order: see above)
 
 
 def test_a_new_connection_resubscribes_from_the_last_seq_it_has(hostile_server, finished_job, clients):
@@ -178,7 +178,8 @@ def test_a_new_connection_resubscribes_from_the_last_seq_it_has(hostile_server, 
     answer = client.call("subscribe", {"job": job_id, "after": 3}, timeout=20)
     assert answer["ok"] and "already_subscribed" not in answer
     assert client.call("whoami", timeout=20)
-    assert [e["seq"] for e in received] == list(range(4, events + 1))
+    assert sorted(e["seq"] for e in received) == list(range(4, events + 1))  # each once (the client's threads
+    # may swap a burst: see test_repeated_subscribes_send_each_event_once)
 
 
 def test_the_hostile_server_stayed_up(hostile_server):
