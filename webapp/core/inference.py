@@ -69,7 +69,13 @@ def serve(connection, settings):
                 requests.append(connection.recv())
         except (EOFError, OSError):
             return
-        connection.send(answer_all(requests, models, settings.max_image_pixels))  # one message: one wake-up
+        # a batch's answers go as one message (one wake-up of the reader); inspections, slower, in one of their
+        # own after it, so that no prediction waits for them
+        quick = [request for request in requests if request[1] != "inspect"]
+        looks = [request for request in requests if request[1] == "inspect"]
+        for group in (quick, looks):
+            if group:
+                connection.send(answer_all(group, models, settings.max_image_pixels))
 
 
 def answer_all(requests, models, max_pixels):
