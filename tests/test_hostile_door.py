@@ -12,6 +12,7 @@ import time
 
 import pytest
 import socketio
+import websocket
 
 from conftest import ServerProcess
 from loopback import session_from
@@ -156,6 +157,25 @@ def test_an_idle_websocket_outlives_the_request_timeout(door_server):
     finally:
         client.disconnect()
         sock.close()
+
+
+def test_a_finished_websocket_closes_its_connection(door_server):
+    """Kept alive after the websocket, the connection would hold one of the address's slots until the header
+    deadline, and a client waiting for the close (python-socketio's waits 3 s) would wait with it."""
+    with tcp_from("127.0.0.77", door_server) as sock:
+        ws = websocket.WebSocket()
+        ws.connect(f"ws://127.0.0.1:{door_server.port}/socket.io/?EIO=4&transport=websocket", socket=sock)
+        assert ws.recv().startswith("0")  # engine.io's open packet
+        ws.send("1")  # engine.io's close: the server ends the session and its websocket
+        while ws.recv_frame().opcode != websocket.ABNF.OPCODE_CLOSE:
+            pass
+        ws.send_close()
+        try:  # the same TCP connection must not serve another request
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            answer = sock.recv(4096)
+        except OSError:
+            answer = b""
+        assert answer == b"", answer[:200]
 
 
 def test_a_body_over_the_limit_gets_413_and_cannot_hold_the_connection(door_server):

@@ -150,6 +150,10 @@ class GuardedHandler(PyWSGIHandler):
             super().run_application()
         finally:
             self._skip_unread_body()
+            if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+                # The websocket has ended: close the connection. Kept alive, it held one of the address's
+                # connections until the header deadline, and a client waiting for the close waited with it.
+                self.close_connection = True
 
     def _skip_unread_body(self):
         """gevent reads what the app left unread (after a 408 or a 413, say) to keep the connection, with no
