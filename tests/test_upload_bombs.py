@@ -239,3 +239,47 @@ def test_a_real_model_still_uploads_and_unpacks_only_in_the_instance_folder(serv
     assert not list((server.home / "uploads").iterdir())
     # Keras loads and saves it in an inference worker (which may load TensorFlow for it): the web process stays flat.
     assert watch.web_growth <= RSS_BUDGET
+
+
+def test_a_large_form_upload_waits_in_the_instance_folder_not_the_system_temporary_one(server, system_tmp):
+    """Werkzeug spools form files over 500 KB to a temporary file: it must be in the instance folder's uploads/
+    (often /tmp is a tmpfs, in memory). Half the body is sent, the server's open files are looked at, then the
+    rest is sent and the upload refused as usual."""
+    import socket
+
+    boundary = "neuronlab-boundary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.keras\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    content = bytes(2 * MB)  # not a model: refused once it has arrived
+    body = head + content + tail
+    request_head = (f"POST /api/models HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+                    f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n"
+                    f"Connection: close\r\n\r\n").encode()
+    root = psutil.Process(server.proc.pid)
+
+    def open_files():
+        found = []
+        for process in [root, *root.children(recursive=True)]:
+            for fd in Path(f"/proc/{process.pid}/fd").iterdir():
+                try:
+                    found.append(os.readlink(fd))
+                except OSError:
+                    pass
+        return found
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+        sock.sendall(request_head + body[: len(body) // 2])
+        deadline = time.monotonic() + 30
+        spooled = []
+        while not spooled and time.monotonic() < deadline:  # until Werkzeug has rolled past 500 KB
+            spooled = [f for f in open_files() if str(server.home / "uploads") in f
+                       or str(system_tmp) in f and "wgunicorn-" not in f]  # (gunicorn's heartbeat file)
+            time.sleep(0.1)
+        sock.sendall(body[len(body) // 2:])
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert spooled, "no spooled upload seen among the server's open files"
+    assert all(str(server.home / "uploads") in f for f in spooled), spooled
+    assert answer.startswith(b"HTTP/1.1 4"), answer[:300]

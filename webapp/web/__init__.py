@@ -3,15 +3,17 @@
 It uses webapp.core; the core never imports from here.
 """
 import secrets
+import tempfile
 
-from flask import Flask, jsonify, request
+from flask import Flask, Request, jsonify, request
 from flask_socketio import SocketIO
 from werkzeug.exceptions import HTTPException
 
 from webapp.config import ROOT, Settings
+from webapp.core.modelstore import TMP_PREFIX
 from webapp.web.fastjson import FastJSONProvider, SocketJSON, SocketPacket
 from webapp.web.connections import Connections
-from webapp.web.lab import ApiError, Lab
+from webapp.web.lab import ApiError, Lab, current_lab
 from webapp.web.limits import RateLimiter
 
 
@@ -25,6 +27,7 @@ def create_app(settings=None):
         static_folder=str(ROOT / "static"),
         template_folder=str(ROOT / "templates"),
     )
+    app.request_class = InstanceRequest
     app.json = FastJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     lab = Lab(settings)
@@ -71,6 +74,22 @@ def create_app(settings=None):
         return jsonify({"error": "internal error"}), 500
 
     return app
+
+
+class InstanceRequest(Request):
+    """Flask's request, whose form uploads beyond SPOOL_BYTES wait in the instance folder's uploads/ (as an
+    unnamed temporary file, gone when closed or killed) instead of the system's temporary folder, often a tmpfs
+    in memory. Werkzeug documents `_get_file_stream` as the place to change this."""
+
+    SPOOL_BYTES = 500 * 1024  # Werkzeug's own threshold: smaller ones stay in memory
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+        folder = current_lab().home / "uploads"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:  # a read-only instance folder: predictions must go on, as before
+            return super()._get_file_stream(total_content_length, content_type, filename, content_length)
+        return tempfile.SpooledTemporaryFile(max_size=self.SPOOL_BYTES, dir=folder, prefix=TMP_PREFIX)
 
 
 def async_mode():
