@@ -104,6 +104,13 @@
       showAnswer(main);
       if (looking) inside.show(insideAnswer);
       asked.forEach((c, i) => showCompare(c, others[i]));
+      // Over the address's rate (a class behind one address, strokes ending fast): ask again, so the last
+      // drawing is never left unanswered.
+      const retry = Math.max(0, ...[main, insideAnswer, ...others].map((a) => (a && a.retry_after) || 0));
+      if (retry && !pending) {
+        dirty = true;
+        pending = setTimeout(() => { pending = null; send(); }, Math.max(throttleMs(), retry * 1000));
+      }
     } finally {
       inFlight = false;
     }
