@@ -26,6 +26,7 @@ import argparse
 import base64
 import http.client
 import json
+import multiprocessing
 import os
 import resource
 import shutil
@@ -226,6 +227,22 @@ def report(label, result):
           f"({result['n']} requests, {result['errors']} errors)", flush=True)
 
 
+SPAWN = multiprocessing.get_context("spawn")
+
+
+def side_inspections(port, body, seconds, interval, answers):
+    """Two connections, each asking /api/inspect every `interval` seconds for `seconds`; (latencies, errors)."""
+    stop_at = time.perf_counter() + seconds
+    latencies, errors = [], []
+    side = [threading.Thread(target=one_connection, args=(port, body, stop_at, latencies, errors, "/api/inspect"),
+                             kwargs={"interval": interval}) for _ in range(2)]
+    for thread in side:
+        thread.start()
+    for thread in side:
+        thread.join()
+    answers.put((latencies, [str(e) for e in errors]))
+
+
 def inspect_bench(args):
     """The --inspect figures (see the module's docstring)."""
     models = ("cnn", "mlp", "mlp2")
@@ -259,16 +276,18 @@ def inspect_bench(args):
                     if quarter % 2 == 0:
                         slices["alone"].append(load(port, bodies["cnn"], connections, args.seconds / 2))
                         continue
-                    stop_at = time.perf_counter() + args.seconds / 2 + 0.5
-                    side = [threading.Thread(target=one_connection, args=(
-                        port, bodies["cnn"], stop_at, side_latencies, side_errors, "/api/inspect"),
-                        kwargs={"interval": 2 / args.inspect_rate}) for _ in range(2)]
-                    for thread in side:
-                        thread.start()
+                    # the inspections come from a process of their own: reading their 150 KB answers in this
+                    # one would hold its GIL and slow the very predictions being timed
+                    answers = SPAWN.Queue()
+                    side = SPAWN.Process(target=side_inspections, args=(
+                        port, bodies["cnn"], args.seconds / 2 + 0.5, 2 / args.inspect_rate, answers))
+                    side.start()
                     time.sleep(0.25)
                     slices["alongside"].append(load(port, bodies["cnn"], connections, args.seconds / 2))
-                    for thread in side:
-                        thread.join()
+                    latencies, errors = answers.get(timeout=60)
+                    side.join()
+                    side_latencies += latencies
+                    side_errors += errors
                 alone, alongside = merged(slices["alone"]), merged(slices["alongside"])
                 report(f"predict cnn, {connections} conn, alone", alone)
                 report(f"predict cnn, {connections} conn, alongside", alongside)
