@@ -1,5 +1,5 @@
 """Socket.IO events: connecting (with an optional teacher token), `whoami`, and
-`predict`, answered through the acknowledgement.
+`predict` and `inspect`, answered through the acknowledgement.
 
 Only same-origin pages may connect (python-socketio checks the Origin header;
 NEURONLAB_ALLOWED_ORIGINS adds others). Handlers see the handshake's cookies,
@@ -28,35 +28,30 @@ def register(socketio, lab):
     @socketio.on("predict")
     def predict(data=None, *_extra):
         """{"image": data URL, "model": optional} -> the same JSON as POST /api/predict."""
-        try:
-            allowed, wait = limits.allow_prediction()  # one bucket per address, across its connections
-            if not allowed:
-                return {**limits.too_many(wait), "status": 429}
-            if not isinstance(data, dict) or data.get("image") in (None, ""):
-                raise ApiError(400, "no image: send {\"image\": \"<data URL or base64>\"}")
-            return predict_answer(decode_base64_image(data["image"]), data.get("model"))
-        except ApiError as exc:
-            return {**exc.to_dict(), "status": exc.status}
-        except Exception:  # never let one bad message break the connection
-            current_app.logger.exception("predict event failed")
-            return {"error": "internal error", "status": 500}
+        return answer_drawing("predict", predict_answer, data)
 
     @socketio.on("inspect")
     def inspect(data=None, *_extra):
         """{"image": data URL, "model": optional} -> the same JSON as POST /api/inspect."""
-        try:
-            allowed, wait = limits.allow_prediction()  # the predictions' bucket: a look inside counts as one
-            if not allowed:
-                return {**limits.too_many(wait), "status": 429}
-            if not isinstance(data, dict) or data.get("image") in (None, ""):
-                raise ApiError(400, "no image: send {\"image\": \"<data URL or base64>\"}")
-            return inspect_answer(decode_base64_image(data["image"]), data.get("model"))
-        except ApiError as exc:
-            return {**exc.to_dict(), "status": exc.status}
-        except Exception:  # never let one bad message break the connection
-            current_app.logger.exception("inspect event failed")
-            return {"error": "internal error", "status": 500}
+        return answer_drawing("inspect", inspect_answer, data)
 
     @socketio.on("disconnect")
     def disconnect(*_reason):
         connections.release(request.sid)
+
+
+def answer_drawing(event, answer, data):
+    """A drawing event's acknowledgement: `answer(image bytes, model)`, or an error with its "status". One bucket
+    per address covers both events, REST and every connection; an error never breaks the connection."""
+    try:
+        allowed, wait = limits.allow_prediction()
+        if not allowed:
+            return {**limits.too_many(wait), "status": 429}
+        if not isinstance(data, dict) or data.get("image") in (None, ""):
+            raise ApiError(400, "no image: send {\"image\": \"<data URL or base64>\"}")
+        return answer(decode_base64_image(data["image"]), data.get("model"))
+    except ApiError as exc:
+        return {**exc.to_dict(), "status": exc.status}
+    except Exception:
+        current_app.logger.exception("%s event failed", event)
+        return {"error": "internal error", "status": 500}
