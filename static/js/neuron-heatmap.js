@@ -1,12 +1,11 @@
 // Each hidden unit of the XOR net on its own, as TensorFlow Playground shows them: the unit's output
 // relu(x * W1[0][j] + y * W1[1][j] + b1[j]) over [0, 1]^2 as a small heat map, white at 0 and deeper blue the larger,
-// each on its own scale (written under it), with the four XOR cases as dots.
+// each on its own scale (written under it), with the four XOR cases as dots (painted by XorHeatmap.paintSquare).
 "use strict";
 
 class NeuronHeatmaps {
   constructor(container) {
     this.container = container;
-    this.cells = document.createElement("canvas");
   }
 
   // grid[i][j]: unit `unit`'s output at x = j / (n - 1), y = i / (n - 1), computed from the weights the page has.
@@ -48,36 +47,8 @@ class NeuronHeatmaps {
   }
 
   paint(canvas, grid, max) {
-    const n = grid.length;
-    this.cells.width = n;
-    this.cells.height = n;
-    const cells = this.cells.getContext("2d");
-    const image = cells.createImageData(n, n);
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < n; j++) {
-        const [r, g, b] = NeuronHeatmaps.colour(max > 0 ? grid[i][j] / max : 0);
-        image.data.set([r, g, b, 255], ((n - 1 - i) * n + j) * 4); // y grows upwards
-      }
-    }
-    cells.putImageData(image, 0, 0);
-    const ctx = canvas.getContext("2d");
-    const { width } = canvas;
-    const pad = 6;
-    const span = width - 2 * pad;
-    const cell = span / (n - 1);
-    ctx.clearRect(0, 0, width, width);
-    ctx.imageSmoothingEnabled = true;
-    ctx.drawImage(this.cells, pad - cell / 2, pad - cell / 2, span + cell, span + cell);
-    ctx.strokeStyle = "#667085";
-    ctx.lineWidth = 1;
-    ctx.strokeRect(pad, pad, span, span);
-    [[0, 0, 0], [0, 1, 1], [1, 0, 1], [1, 1, 0]].forEach(([x, y, target]) => {
-      ctx.beginPath();
-      ctx.arc(pad + x * span, pad + (1 - y) * span, 4, 0, 2 * Math.PI);
-      ctx.fillStyle = target ? "#0877bd" : "#f59322";
-      ctx.fill();
-      ctx.strokeStyle = "#fff";
-      ctx.stroke();
+    XorHeatmap.paintSquare(canvas, grid, (value) => NeuronHeatmaps.colour(max > 0 ? value / max : 0), {
+      pad: 6, dotRadius: 4, dotLine: 1, dotColour: (target) => (target ? "#0877bd" : "#f59322"),
     });
   }
 }

@@ -5,8 +5,6 @@
 class XorHeatmap {
   constructor(canvas) {
     this.canvas = canvas;
-    this.context = canvas.getContext("2d");
-    this.cells = document.createElement("canvas");
   }
 
   static colour(value) {
@@ -29,40 +27,48 @@ class XorHeatmap {
 
   // grid[i][j]: the output at x = j / (n - 1), y = i / (n - 1)
   draw(grid) {
+    XorHeatmap.paintSquare(this.canvas, grid, XorHeatmap.colour, {
+      pad: 14, dotRadius: 8, dotLine: 2,
+      dotColour: (target) => `rgb(${XorHeatmap.colour(target).join(",")})`,
+    });
+    this.canvas.dataset.filled = "true";
+  }
+
+  // Paints grid (values over [0, 1]^2, y growing upwards) on `canvas` with `colour(value) -> [r, g, b]`, framed,
+  // with the four XOR cases as dots; shared with the hidden units' maps (neuron-heatmap.js).
+  static paintSquare(canvas, grid, colour, { pad, dotRadius, dotLine, dotColour }) {
     const n = grid.length;
-    this.cells.width = n;
-    this.cells.height = n;
-    const cells = this.cells.getContext("2d");
+    const cellsCanvas = XorHeatmap.cells || (XorHeatmap.cells = document.createElement("canvas"));
+    cellsCanvas.width = n;
+    cellsCanvas.height = n;
+    const cells = cellsCanvas.getContext("2d");
     const image = cells.createImageData(n, n);
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < n; j++) {
-        const [r, g, b] = XorHeatmap.colour(grid[i][j]);
-        const k = ((n - 1 - i) * n + j) * 4; // y grows upwards
-        image.data.set([r, g, b, 255], k);
+        const [r, g, b] = colour(grid[i][j]);
+        image.data.set([r, g, b, 255], ((n - 1 - i) * n + j) * 4); // y grows upwards
       }
     }
     cells.putImageData(image, 0, 0);
-    const { width, height } = this.canvas;
-    const pad = 14;
-    const ctx = this.context;
+    const ctx = canvas.getContext("2d");
+    const { width, height } = canvas;
     ctx.clearRect(0, 0, width, height);
     ctx.imageSmoothingEnabled = true;
     // each grid point is a cell centre: stretch the cells so the centres land on the square's edges
     const span = width - 2 * pad;
     const cell = span / (n - 1);
-    ctx.drawImage(this.cells, pad - cell / 2, pad - cell / 2, span + cell, span + cell);
+    ctx.drawImage(cellsCanvas, pad - cell / 2, pad - cell / 2, span + cell, span + cell);
     ctx.strokeStyle = "#667085";
+    ctx.lineWidth = 1;
     ctx.strokeRect(pad, pad, span, span);
     [[0, 0, 0], [0, 1, 1], [1, 0, 1], [1, 1, 0]].forEach(([x, y, target]) => {
-      const [r, g, b] = XorHeatmap.colour(target);
       ctx.beginPath();
-      ctx.arc(pad + x * span, pad + (1 - y) * span, 8, 0, 2 * Math.PI);
-      ctx.fillStyle = `rgb(${r},${g},${b})`;
+      ctx.arc(pad + x * span, pad + (1 - y) * span, dotRadius, 0, 2 * Math.PI);
+      ctx.fillStyle = dotColour(target);
       ctx.fill();
-      ctx.lineWidth = 2;
+      ctx.lineWidth = dotLine;
       ctx.strokeStyle = "#fff";
       ctx.stroke();
     });
-    this.canvas.dataset.filled = "true";
   }
 }
