@@ -40,6 +40,8 @@ def test_watching_the_same_job_again_shows_all_its_events(server, page):
     page.goto(server.url + "/train")
     page.wait_for_function(f"document.querySelector('#job-title').textContent.includes('{job['id']}')")
     page.wait_for_function("document.querySelector('#job-state').textContent === 'succeeded'", timeout=60_000)
+    # the state comes with the job list, its events a moment later: wait until the stream has drawn its last one
+    page.wait_for_function("document.querySelector('#progress-final').textContent !== ''", timeout=60_000)
     points = page.evaluate("window.trainCharts.loss.pointCount()")
     assert points > 1
     page.click(f"#history tr[data-job='{job['id']}'] button")  # "Watching": the same job, on the same connection
