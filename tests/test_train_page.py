@@ -59,6 +59,8 @@ def test_a_late_viewer_sees_the_finished_job_with_its_result(server, page):
     page.wait_for_function(f"document.querySelector('#job-title').textContent.includes('{job_id}')")
     page.wait_for_function("document.querySelector('#job-state').textContent === 'succeeded'",
                            timeout=DONE_TIMEOUT_MS)
+    # a finished job's state comes with the job list, its events a moment later: wait for the last one, done
+    page.wait_for_function("document.querySelector('#progress-final').textContent !== ''", timeout=DONE_TIMEOUT_MS)
     assert page.text_content("#job-data") == "bundled sample" and page.is_visible("#sample-note")
     assert page.text_content("#progress-final").startswith("Finished: 1 epoch in")
     assert page.locator("#confusion table.confusion tbody tr").count() == 10
