@@ -81,7 +81,8 @@ def predict():
 
 
 MODEL_FIELDS = ("id", "name", "network", "parameters", "test_accuracy", "source", "epochs", "seconds", "date",
-                "device", "active", "default", "data", "recipe", "hidden", "seed", "success", "broken")
+                "device", "active", "default", "data", "recipe", "hidden", "seed", "success", "broken", "labels",
+                "dataset")
 
 
 @bp.get("/models")

@@ -132,6 +132,16 @@ def current_lab():
 FALLBACK_NETWORKS = ("cnn", "mlp", "mlp2")  # the default's order, as in Lab.active()
 
 
+def named(meta, probabilities):
+    """What the answer is called: a digit model says `digit` and `label`; a model trained on the class's own
+    labels (metadata `labels`, e.g. letters) says `label` and lists `labels`. None when nothing was drawn."""
+    best = None if probabilities is None else int(np.argmax(probabilities))
+    labels = meta.get("labels")
+    if labels:
+        return {"label": None if best is None else labels[best], "labels": list(labels)}
+    return {"digit": best, "label": None if best is None else str(best)}
+
+
 class Lab:
     def __init__(self, settings):
         self.settings = settings
@@ -158,6 +168,8 @@ class Lab:
         self.connections = None  # open Socket.IO connections per address (connections.Connections)
         self.xor_models = None  # xor_api.XorModels
         self.studies = None  # xor_api.Studies
+        self.datasets = None  # the class's drawings (core.class_data.DatasetStore)
+        self.rounds = None  # the collection round under way, if any
 
     # -- models ---------------------------------------------------------
 
@@ -203,6 +215,9 @@ class Lab:
         network = meta.get("network")
         if network not in DIGIT_NETWORKS and meta.get("source") != "uploaded":
             raise ApiError(400, f"model {model_id!r} is not a digit model")
+        if meta.get("labels"):  # the class's default answers digits; a letters model is chosen on the Draw page
+            raise ApiError(400, f"model {model_id!r} reads {', '.join(meta['labels'][:5])}…, not digits: "
+                                "choose it on the Draw page instead")
         with self._lock:
             chosen = {k: v for k, v in self.active().items() if v}
             chosen[network] = model_id
@@ -263,13 +278,13 @@ class Lab:
             image, probabilities = self.predictor.read(model_id, image_bytes)  # the usual case: one round trip
             answered = meta
         except BlankImage as exc:
-            return {"digit": None, "blank": True, "message": str(exc), "probabilities": None,
+            return {**named(meta, None), "blank": True, "message": str(exc), "probabilities": None,
                     "model": model_id, "network": network, "input": np.zeros((28, 28)).tolist()}
         except LoadError:  # a broken model: the image first, then the models in the fallback order
             image = self.prepare(image_bytes)
             probabilities, answered = self._probabilities(model_id, meta, image)
         answer = {
-            "digit": int(np.argmax(probabilities)),
+            **named(answered, probabilities),
             "probabilities": [round(float(p), 6) for p in probabilities],
             "model": answered["id"],
             "network": answered.get("network"),
@@ -296,10 +311,10 @@ class Lab:
                 raise LoadError(self._broken[model_id][1])
             image, inside = self.predictor.inspect(model_id, image_bytes)
         except BlankImage as exc:
-            return {"digit": None, "blank": True, "message": str(exc), "probabilities": None, **answer,
+            return {**named(meta, None), "blank": True, "message": str(exc), "probabilities": None, **answer,
                     "input": np.zeros((28, 28)).tolist(), "layers": [], "saliency": None, "kernels": None}
         probabilities = inside["probabilities"]
-        return {"digit": int(np.argmax(probabilities)), "probabilities": [round(float(p), 6) for p in probabilities],
+        return {**named(meta, probabilities), "probabilities": [round(float(p), 6) for p in probabilities],
                 "input": np.asarray(image, np.float64).tolist(), **answer, "layers": inside["layers"],
                 "saliency": inside["saliency"], "kernels": inside["kernels"]}
 
@@ -364,7 +379,8 @@ class Lab:
                             key=lambda m: str(m.get("date") or ""), reverse=True)
         seen = set()
         for candidate in order:
-            if candidate and candidate.get("network") in networks and candidate["id"] not in seen:
+            if candidate and candidate.get("network") in networks and candidate["id"] not in seen \
+                    and candidate.get("labels") == meta.get("labels"):  # letters never answer for digits
                 seen.add(candidate["id"])
                 yield candidate
 
