@@ -46,6 +46,11 @@ class Settings:
     # Who may download model files (webapp/web/downloads.py): "shared" (everyone the shipped models and the
     # class's active ones, the teacher every model), "everyone", or "teacher" (the teacher only).
     downloads: str = "shared"
+    # The class's datasets (webapp/web/datasets_api.py): drawings a client address may add per minute (REST and
+    # Socket.IO together; 0: off), drawings one browser id may add to one dataset, and drawings in one dataset.
+    drawing_rate: float = 60.0
+    max_drawings_per_client: int = 500
+    max_dataset_drawings: int = 20_000
 
     ENV = {
         "host": "NEURONLAB_HOST",
@@ -72,6 +77,9 @@ class Settings:
         "max_model_ratio": "NEURONLAB_MAX_MODEL_RATIO",
         "model_ratio_floor_bytes": "NEURONLAB_MODEL_RATIO_FLOOR_BYTES",
         "downloads": "NEURONLAB_DOWNLOADS",
+        "drawing_rate": "NEURONLAB_DRAWING_RATE",
+        "max_drawings_per_client": "NEURONLAB_MAX_DRAWINGS_PER_CLIENT",
+        "max_dataset_drawings": "NEURONLAB_MAX_DATASET_DRAWINGS",
     }
 
     @classmethod

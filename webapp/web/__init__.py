@@ -46,7 +46,7 @@ def create_app(settings=None):
     lab.limiter = RateLimiter(settings.predict_rate)
     lab.connections = Connections(settings.max_sockets_per_address)
 
-    from webapp.web import api, auth, downloads, events, inspect_api, jobs, pages, xor_api
+    from webapp.web import api, auth, datasets_api, downloads, events, inspect_api, jobs, pages, xor_api
 
     auth.init_app(app)
     app.register_blueprint(pages.bp)
@@ -56,6 +56,7 @@ def create_app(settings=None):
     events.register(socketio, lab)
     jobs.init_app(app, socketio, lab)
     xor_api.init_app(app, socketio, lab)
+    datasets_api.init_app(app, socketio, lab)
 
     @app.errorhandler(ApiError)
     def api_error(exc):
