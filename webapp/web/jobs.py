@@ -316,18 +316,42 @@ class JobManager:
             raise ApiError(400, str(exc), field=exc.field) from None
         if spec.net != "xor" and spec.data == "mnist" and not data["mnist"]["available"]:
             raise ApiError(400, "data: full MNIST is not available. " + data["mnist"]["why"], field="data")
-        with self._wake:
-            if len(self._queue) >= self.settings.max_queued_jobs:
-                raise ApiError(429, f"{len(self._queue)} jobs are already waiting (the limit is "
-                               f"{self.settings.max_queued_jobs}): wait for one to finish or cancel one")
-            job_id = uuid.uuid4().hex[:10]
-            self.db.create(job_id, spec)
-            self._append_own(job_id, "state", state="queued", params=spec.to_dict())
-            self._queue.append((job_id, spec))
-            position = len(self._queue)
-            self._wake.notify_all()
+        job_id = uuid.uuid4().hex[:10]
+        if spec.data not in ("mnist", "sample"):  # a dataset of the class's drawings
+            self._queue_has_room()
+            self._dataset_spec(job_id, spec)
+        try:
+            with self._wake:
+                self._queue_has_room()
+                self.db.create(job_id, spec)
+                self._append_own(job_id, "state", state="queued", params=public_params(spec.to_dict()))
+                self._queue.append((job_id, spec))
+                position = len(self._queue)
+                self._wake.notify_all()
+        except BaseException:
+            drop_job_data(self.lab.home, job_id)
+            raise
         self._announce(job_id)
         return {"id": job_id, "state": "queued", "position": position}
+
+    def _queue_has_room(self):
+        if len(self._queue) >= self.settings.max_queued_jobs:
+            raise ApiError(429, f"{len(self._queue)} jobs are already waiting (the limit is "
+                           f"{self.settings.max_queued_jobs}): wait for one to finish or cancel one")
+
+    def _dataset_spec(self, job_id, spec):
+        """A job on the class's drawings: write the dataset's npz to job-data/<job id>.npz and fill
+        `spec.dataset` (the runner reads it). The built-in class-digits fine-tunes the class's active model of
+        the job's network. 400 for an unknown dataset or too few drawings, 507 when the disk refuses."""
+        from webapp.web.datasets_api import job_dataset
+
+        if spec.net == "xor":
+            raise ApiError(400, "data: XOR learns its four points; a dataset needs mlp, mlp2 or cnn", field="data")
+        path = job_data_path(self.lab.home, job_id)
+        dataset = job_dataset(spec.data, path)
+        base_model = self.lab.active().get(spec.net) if dataset["builtin"] else None
+        spec.dataset = {"id": dataset["id"], "name": dataset["name"], "labels": dataset["labels"],
+                        "npz": str(path.resolve()), "base_model": base_model}
 
     def cancel(self, job_id):
         job = self.get(job_id)
@@ -475,6 +499,7 @@ class JobManager:
                 self._announce(job_id)
             except ApiError as exc:  # the job still ends, in memory, so the queue goes on
                 self.events_not_stored(job_id, exc)
+        drop_job_data(self.lab.home, job_id)
         with self._wake:
             self._cancelled.discard(job_id)
             if self._running == job_id:
@@ -493,6 +518,7 @@ class JobManager:
                     self.db.append(event, **fields)
                 except ApiError:
                     self.db.remember(event, **fields)
+                drop_job_data(self.lab.home, job["id"])
 
     def notice(self):
         """What /train tells everyone about the history: moved aside, or read-only; None when all is well."""
@@ -544,7 +570,32 @@ PUBLIC_FIELDS = ("id", "net", "params", "state", "created", "started", "finished
 
 
 def public_job(job):
-    return {k: job[k] for k in PUBLIC_FIELDS if k in job}
+    public = {k: job[k] for k in PUBLIC_FIELDS if k in job}
+    if isinstance(public.get("params"), dict):
+        public["params"] = public_params(public["params"])
+    return public
+
+
+def public_params(params):
+    """A job's spec as clients see it: a dataset job's npz path is the server's business."""
+    dataset = params.get("dataset")
+    if isinstance(dataset, dict) and "npz" in dataset:
+        params = {**params, "dataset": {k: v for k, v in dataset.items() if k != "npz"}}
+    return params
+
+
+JOB_DATA = "job-data"  # NEURONLAB_HOME/job-data/<job id>.npz: a dataset job's drawings, until the job ends
+
+
+def job_data_path(home, job_id):
+    return Path(home) / JOB_DATA / f"{job_id}.npz"
+
+
+def drop_job_data(home, job_id):
+    try:
+        job_data_path(home, job_id).unlink(missing_ok=True)
+    except OSError as exc:  # a read-only folder: a leftover file, nothing worse
+        log.warning("could not remove the data of job %s: %s", job_id, exc.strerror)
 
 
 # -- REST ---------------------------------------------------------------------
