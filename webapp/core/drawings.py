@@ -251,18 +251,20 @@ def render(polylines, size=CANVAS, width=18, background="white", color="black", 
     return image
 
 
-def drawn_digit(digit: int, rng: np.random.Generator, styles=None, **kw) -> Image.Image:
-    """One digit as a user might draw it: random brush width and background.
+def drawn_digit(digit, rng: np.random.Generator, styles=None, size=CANVAS, **kw) -> Image.Image:
+    """One digit (or any symbol `styles` has) as a user might draw it: random brush width and background.
 
     The brush is 12-30 px, but at most about a fifth of the digit's height, since
-    people who draw small with a fat brush get a blob and draw again.
+    people who draw small with a fat brush get a blob and draw again. `size` < CANVAS draws the
+    same picture smaller (the preprocessor shrinks a 280-pixel canvas to 140 anyway): half the time.
     """
-    polylines = strokes(digit, rng, styles)
+    scale = size / CANVAS
+    polylines = strokes(digit, rng, styles, size=size, margin=15.0 * scale)
     pts = np.vstack([np.asarray(p) for p in polylines])
-    height = float(np.ptp(pts[:, 1]))
-    width = min(rng.uniform(12, 30), max(12.0, 0.2 * height))
+    height = float(np.ptp(pts[:, 1])) / scale
+    width = min(rng.uniform(12, 30), max(12.0, 0.2 * height)) * scale
     background = "transparent" if rng.random() < 0.25 else "white"
-    options = {"width": width, "background": background}
+    options = {"width": width, "background": background, "size": size}
     options.update(kw)
     return render(polylines, **options)
 

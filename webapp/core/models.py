@@ -1,4 +1,4 @@
-"""Loading saved models safely, and checking that they read digits."""
+"""Loading saved models safely, and checking that they read digits (or a class's own labels)."""
 import re
 from pathlib import Path
 
@@ -29,8 +29,9 @@ def without_paths(text):
     return ABSOLUTE_PATH.sub(lambda m: Path(m.group(0)).name or "/", text)
 
 
-def check_digit_model(model):
-    """A digit model takes 784 numbers or a 28x28(x1) image and gives 10 outputs."""
+def check_digit_model(model, labels=None):
+    """A digit model takes 784 numbers or a 28x28(x1) image and gives 10 outputs; a model whose metadata has
+    `labels` (a class's letters) gives one output per label instead."""
     try:
         inputs = tuple(model.input_shape[1:])
         outputs = tuple(model.output_shape[1:])
@@ -38,12 +39,15 @@ def check_digit_model(model):
         raise LoadError("the model must have one input and one output") from None
     if inputs not in ((784,), (28, 28), (28, 28, 1)):
         raise LoadError(f"the model's input is {inputs}; a digit model takes 784 or 28x28x1")
-    if outputs != (10,):
+    if labels:
+        if outputs != (len(labels),):
+            raise LoadError(f"the model's output is {outputs}; for its {len(labels)} labels it must give {len(labels)}")
+    elif outputs != (10,):
         raise LoadError(f"the model's output is {outputs}; a digit model gives 10")
 
 
-def check_runs(model):
-    """One forward pass on a blank digit: the model must give 10 finite numbers."""
+def check_runs(model, outputs=10):
+    """One forward pass on a blank drawing: the model must give `outputs` finite numbers (10 for digits)."""
     import numpy as np
 
     from webapp.core.networks import shape_inputs
@@ -52,8 +56,8 @@ def check_runs(model):
         out = np.asarray(model(shape_inputs(model, np.zeros((1, 28, 28), np.float32)), training=False))
     except Exception as exc:  # any layer may fail on real input
         raise LoadError(f"the model fails on a 28x28 image: {type(exc).__name__}") from None
-    if out.shape != (1, 10) or not np.all(np.isfinite(out)):
-        raise LoadError("the model does not give 10 finite numbers for a 28x28 image")
+    if out.shape != (1, outputs) or not np.all(np.isfinite(out)):
+        raise LoadError(f"the model does not give {outputs} finite numbers for a 28x28 image")
 
 
 def load_model(name, store):

@@ -1,7 +1,9 @@
 """The tutorial's four networks, as plain Keras 3 builders.
 
 Each builder returns a compiled model with exactly the layers and optimizer of
-the tutorial's recipe; hyperparameters only change sizes and rates.
+the tutorial's recipe; hyperparameters only change sizes and rates. `outputs` is
+10 for digits, or as many as a class's labels ("increase the number of network
+outputs", as the tutorial ends).
 """
 import keras
 from keras import layers
@@ -37,19 +39,19 @@ def build_xor(hidden=2, optimizer="sgd", learning_rate=0.1):
     return model
 
 
-def build_mlp(hidden=784, optimizer="rmsprop", learning_rate=0.001):
+def build_mlp(hidden=784, optimizer="rmsprop", learning_rate=0.001, outputs=10):
     model = keras.Sequential(
         [
             keras.Input(shape=(784,)),
             layers.Dense(hidden, activation="relu"),
-            layers.Dense(10, activation="softmax"),
+            layers.Dense(outputs, activation="softmax"),
         ],
         name="mlp",
     )
     return _compile_digits(model, optimizer, learning_rate)
 
 
-def build_mlp2(hidden=1024, optimizer="rmsprop", learning_rate=0.001):
+def build_mlp2(hidden=1024, optimizer="rmsprop", learning_rate=0.001, outputs=10):
     model = keras.Sequential(
         [
             keras.Input(shape=(784,)),
@@ -57,14 +59,14 @@ def build_mlp2(hidden=1024, optimizer="rmsprop", learning_rate=0.001):
             layers.Dropout(0.2),
             layers.Dense(hidden, activation="relu"),
             layers.Dropout(0.2),
-            layers.Dense(10, activation="softmax"),
+            layers.Dense(outputs, activation="softmax"),
         ],
         name="mlp2",
     )
     return _compile_digits(model, optimizer, learning_rate)
 
 
-def build_cnn(hidden=128, optimizer="adam", learning_rate=0.001):
+def build_cnn(hidden=128, optimizer="adam", learning_rate=0.001, outputs=10):
     model = keras.Sequential(
         [
             keras.Input(shape=(28, 28, 1)),
@@ -76,7 +78,7 @@ def build_cnn(hidden=128, optimizer="adam", learning_rate=0.001):
             layers.MaxPooling2D(2),
             layers.Flatten(),
             layers.Dense(hidden, activation="relu"),
-            layers.Dense(10, activation="softmax"),
+            layers.Dense(outputs, activation="softmax"),
         ],
         name="cnn",
     )
@@ -95,13 +97,15 @@ def _compile_digits(model, optimizer, learning_rate):
 BUILDERS = {"xor": build_xor, "mlp": build_mlp, "mlp2": build_mlp2, "cnn": build_cnn}
 
 
-def build(net, hidden=None, optimizer=None, learning_rate=None):
-    """Build `net` with the tutorial's recipe, overriding what is given."""
+def build(net, hidden=None, optimizer=None, learning_rate=None, outputs=10):
+    """Build `net` with the tutorial's recipe, overriding what is given; `outputs`: digit networks only."""
     recipe = RECIPES[net]
+    sizes = {} if net == "xor" else {"outputs": outputs}
     return BUILDERS[net](
         hidden=hidden or recipe.hidden,
         optimizer=optimizer or recipe.optimizer,
         learning_rate=learning_rate or recipe.learning_rate,
+        **sizes,
     )
 
 

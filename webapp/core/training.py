@@ -10,7 +10,8 @@ Events are dicts: {"job", "seq", "type", ...}, with seq counting 1, 2, 3, ...
          first says whether it writes TensorBoard files: "tensorboard": {"on": bool, "why"?}
 - batch: {"epoch", "batch", "batches", "loss", "accuracy", "samples_per_s", "eta_s", ...}
 - epoch: {"epoch", "epochs", "logs": {...Keras logs, plus "learning_rate" when it is scheduled}, "seconds"}
-- done:  {"state": "succeeded" | "failed" | "cancelled", "error"?, "result"?}
+- done:  {"state": "succeeded" | "failed" | "cancelled", "error"?, "result"?}; a dataset job's result
+         (core.class_training) adds "per_label" and "held_out_accuracy"
 """
 import base64
 import contextlib
@@ -18,6 +19,7 @@ import csv
 import io
 import math
 import os
+import re
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -29,6 +31,7 @@ from webapp.core.recipes import OPTIMIZER_NAMES, RECIPES
 BATCH_EVENT_INTERVAL = 0.1  # seconds: at most ~10 batch events a second
 GALLERY_SIZE = 24
 DRAWINGS_PER = 10  # with augment, one synthetic canvas drawing joins every 10 MNIST digits
+DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # a class's dataset, as `data` (the web fills spec.dataset)
 
 # Allowed ranges: (low, high) inclusive. The web layer reports them on bad input.
 LIMITS = {
@@ -70,11 +73,21 @@ class JobSpec:
     seed: int = 0
     augment: bool = False
     lr_schedule: str = "constant"  # or "cosine": decay the rate to 1% over the run
-    data: str = "mnist"  # "mnist" (full, via the loader) or "sample" (the bundled slice)
+    data: str = "mnist"  # "mnist" (full, via the loader), "sample" (the bundled slice) or a dataset's id
     extra: dict = field(default_factory=dict)
+    # For a dataset job: {"id", "name", "labels", "npz": absolute path of its labelled_data file,
+    # "base_model": the model to fine-tune (class-digits) or None}; see core.class_training.
+    dataset: dict | None = None
 
     def to_dict(self):
         return asdict(self)
+
+    def public_dict(self):
+        """to_dict without the server's path to the dataset's file: for events and model metadata."""
+        params = self.to_dict()
+        if params["dataset"]:
+            params["dataset"] = {key: value for key, value in params["dataset"].items() if key != "npz"}
+        return params
 
 
 def parse_spec(params, limits=LIMITS):
@@ -105,8 +118,10 @@ def parse_spec(params, limits=LIMITS):
     if not isinstance(optimizer, str) or optimizer not in OPTIMIZER_NAMES:
         raise SpecError("optimizer", f"must be one of {', '.join(OPTIMIZER_NAMES)}")
     data = params.get("data", "mnist")
-    if data not in ("mnist", "sample"):
-        raise SpecError("data", "must be 'mnist' (full MNIST) or 'sample' (the small bundled slice)")
+    if not isinstance(data, str) or not (data in ("mnist", "sample") or DATASET_ID.match(data)):
+        raise SpecError("data", "must be 'mnist' (full MNIST), 'sample' (the small bundled slice) or a dataset's id")
+    if net == "xor" and data not in ("mnist", "sample"):
+        raise SpecError("data", "XOR learns its four cases, not a dataset: choose a digit network")
     augment = params.get("augment", False)
     if not isinstance(augment, bool):
         raise SpecError("augment", "must be true or false")
@@ -337,6 +352,10 @@ def run_job(spec, emit, should_stop, store, mnist_path=None, verbose=0, model_id
             from webapp.core import xor
 
             result = xor.run_job(spec, emit, should_stop, store, model_id=model_id)
+        elif spec.dataset is not None or spec.data not in ("mnist", "sample"):  # the class's own drawings
+            from webapp.core.class_training import train_on_dataset
+
+            result = train_on_dataset(spec, emit, should_stop, store, mnist_path, verbose, model_id, tensorboard_dir)
         else:
             result = _train_digits(spec, emit, should_stop, store, mnist_path, verbose, model_id, tensorboard_dir)
     except Cancelled:
@@ -423,7 +442,7 @@ def _train_digits(spec, emit, should_stop, store, mnist_path, verbose, model_id,
     report = test_report(model, mnist.x_test, mnist.y_test)
     meta = {
         "network": spec.net,
-        "recipe": spec.to_dict(),
+        "recipe": spec.public_dict(),
         "epochs": spec.epochs,
         "drawings": drawings,
         "seconds": round(seconds, 1),
