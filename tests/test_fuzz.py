@@ -37,11 +37,14 @@ MAX_REQUEST_BYTES = 300_000
 def target(tmp_path_factory):
     base = tmp_path_factory.mktemp("fuzz")
     env = {"NEURONLAB_PREDICT_RATE": "100000", "NEURONLAB_MAX_REQUEST_BYTES": str(MAX_REQUEST_BYTES),
-           "NEURONLAB_MAX_UPLOAD_BYTES": "2000000", "NEURONLAB_MAX_QUEUED_JOBS": "1"}
+           "NEURONLAB_MAX_UPLOAD_BYTES": "2000000", "NEURONLAB_MAX_QUEUED_JOBS": "1",
+           "NEURONLAB_DRAWING_RATE": "0"}  # drawings reach the store, not the rate limit
     process = ServerProcess(base / "home", env=env).start()
     files = make_model_files(base / "files")
     with open(files["mlp_h5"], "rb") as f:  # one real model, so predictions run all the way
         assert requests.post(process.url + "/api/models", files={"file": f}).status_code == 201
+    created = requests.post(process.url + "/api/datasets", json={"name": "letters", "labels": ["A", "B", "C"]})
+    assert created.status_code == 201  # a dataset besides the built-in one, so writes reach real rows
     process.before = outside_files(process)
     yield process
     process.stop()
@@ -72,6 +75,7 @@ PATH_TRICKS = [
     ".tmp-x", "mlp.keras", "mlp.json", "instance/active", "%00", "%252e%252e",
 ]
 
+DATASET_IDS = ["class-digits", "letters", "letters-2", "mnist", "sample", "import"]
 names = st.one_of(st.sampled_from(PATH_TRICKS), st.text(max_size=40),
                   st.text(alphabet="./\\%~\x00\u2215\uff0f\u2025abc", max_size=20))
 huge_numbers = st.sampled_from([10**30, -(10**30), 2**63, -1, -(2**31), 1e308, -1e308, math.nan, math.inf,
@@ -176,8 +180,9 @@ def invalid_study(params):
 
 job_bodies = st.fixed_dictionaries(
     {"net": st.one_of(st.sampled_from(["xor", "mlp", "mlp2", "cnn"]), scalars)},
-    optional={k: st.one_of(scalars, json_values) for k in
-              ("epochs", "batch_size", "learning_rate", "hidden", "optimizer", "seed", "augment", "data")},
+    optional={**{k: st.one_of(scalars, json_values) for k in
+                 ("epochs", "batch_size", "learning_rate", "hidden", "optimizer", "seed", "augment")},
+              "data": st.one_of(st.sampled_from(DATASET_IDS), scalars, json_values)},
 ).map(invalid_job)
 study_bodies = st.one_of(
     json_values,
@@ -331,7 +336,7 @@ def test_jobs_by_id(target, job, after, method):
 @given(query=st.dictionaries(st.sampled_from(["x", "model", "after", "token", "page"]), names, max_size=3),
        path=st.sampled_from(["/api/models", "/api/jobs", "/api/networks", "/api/share", "/api/xor/models",
                              "/api/xor/breakdown", "/api/xor/study", "/share.svg", "/share", "/", "/train", "/xor",
-                             "/healthz"]))
+                             "/healthz", "/api/datasets", "/api/round", "/api/datasets/class-digits/drawings"]))
 def test_get_routes_with_odd_queries(target, query, path):
     send(target, "GET", path, params=query, allow_redirects=False)
 
@@ -367,11 +372,91 @@ def test_xor_study_by_id(target, study):
 @given(method=st.sampled_from(["PUT", "PATCH", "DELETE", "POST", "OPTIONS"]),
        path=st.sampled_from(["/api/predict", "/api/models", "/api/jobs", "/api/networks", "/api/share", "/",
                              "/api/xor/breakdown", "/api/xor/study", "/api/nothing", "/static/../webapp/config.py",
-                             "/api/inspect"]),
+                             "/api/inspect", "/api/datasets", "/api/datasets/import", "/api/round",
+                             "/api/datasets/letters/drawings", "/api/datasets/letters/export"]),
        body=raw_bodies())
 def test_wrong_methods_and_unknown_routes(target, method, path, body):
     data, content_type = body
     send(target, method, path, data=data, headers={"Content-Type": content_type})
+
+
+dataset_ids = st.one_of(st.sampled_from(DATASET_IDS), names)
+labels_lists = st.one_of(st.lists(st.one_of(names, scalars), max_size=70), st.lists(st.sampled_from(["A", "B", "a"])),
+                         json_values)
+drawing_bodies = st.one_of(json_values, st.fixed_dictionaries(
+    {"image": image_texts()},
+    optional={"label": st.one_of(st.sampled_from(["A", "3", "0"]), names, json_values),
+              "client": st.one_of(st.sampled_from(["fuzz-client-1", "short", "x" * 65]), names, json_values),
+              "guess": st.one_of(st.none(), names, json_values), "dataset": st.one_of(dataset_ids, json_values)}))
+
+
+def quoted(name):
+    return quote(name, safe="") or "%20"
+
+
+@FUZZ
+@given(body=st.one_of(json_values, st.fixed_dictionaries({}, optional={"name": st.one_of(names, json_values),
+                                                                        "labels": labels_lists})))
+def test_datasets_create(target, body):
+    send(target, "POST", "/api/datasets", json=body)
+
+
+@FUZZ
+@given(dataset=dataset_ids, method=st.sampled_from(["GET", "DELETE"]),
+       tail=st.sampled_from(["", "/drawings", "/export", "/nothing"]))
+def test_datasets_by_id(target, dataset, method, tail):
+    if dataset == "letters" and method == "DELETE" and tail == "":
+        dataset = "letters-2"  # keep the one real dataset for the other tests
+    send(target, method, f"/api/datasets/{quoted(dataset)}{tail}")
+
+
+@FUZZ
+@given(dataset=dataset_ids, body=drawing_bodies)
+def test_drawings_add(target, dataset, body):
+    send(target, "POST", f"/api/datasets/{quoted(dataset)}/drawings", json=body)
+
+
+@FUZZ
+@given(dataset=dataset_ids, body=raw_bodies())
+def test_drawings_add_raw(target, dataset, body):
+    data, content_type = body
+    send(target, "POST", f"/api/datasets/{quoted(dataset)}/drawings", data=data, headers={"Content-Type": content_type})
+
+
+@FUZZ
+@given(dataset=dataset_ids, drawing=st.one_of(st.integers().map(str), names),
+       action=st.sampled_from(["GET", "GET-png", "PATCH", "DELETE"]),
+       body=st.one_of(json_values, st.fixed_dictionaries({"label": st.one_of(names, json_values)})))
+def test_drawings_by_id(target, dataset, drawing, action, body):
+    path = f"/api/datasets/{quoted(dataset)}/drawings/{quoted(drawing)}"
+    if action == "GET-png":
+        send(target, "GET", path + ".png")
+    elif action == "PATCH":
+        send(target, "PATCH", path, json=body)
+    else:
+        send(target, action, path)
+
+
+@FUZZ
+@given(dataset=dataset_ids, query=st.dictionaries(st.sampled_from(["after", "label", "limit", "x"]),
+                                                   st.one_of(names, st.integers().map(str)), max_size=3))
+def test_drawings_list(target, dataset, query):
+    send(target, "GET", f"/api/datasets/{quoted(dataset)}/drawings", params=query)
+
+
+@FUZZ
+@given(content=st.one_of(st.binary(max_size=3000), st.builds(lambda b: b"PK\x03\x04" + b, st.binary(max_size=3000))),
+       filename=names, name=st.one_of(st.none(), names), field=st.sampled_from(["file", "image"]))
+def test_datasets_import(target, content, filename, name, field):
+    send(target, "POST", "/api/datasets/import", files={field: (filename or "x.npz", content)},
+         data={"name": name} if name is not None else {})
+
+
+@FUZZ
+@given(body=st.one_of(json_values, st.fixed_dictionaries({"dataset": st.one_of(dataset_ids, json_values)})),
+       method=st.sampled_from(["GET", "POST", "DELETE"]))
+def test_round(target, body, method):
+    send(target, method, "/api/round", json=body)
 
 
 # -- Socket.IO --------------------------------------------------------------------------------
@@ -399,14 +484,29 @@ def test_socket_jobs(target, client, data, event):
 
 
 @FUZZ
+@given(data=drawing_bodies)
+def test_socket_add_drawing(target, client, data):
+    emit(client, "add_drawing", data)
+
+
+@FUZZ
+@given(data=st.one_of(json_values, st.fixed_dictionaries({"dataset": st.one_of(dataset_ids, json_values)})),
+       event=st.sampled_from(["watch_dataset", "unwatch_dataset"]))
+def test_socket_watch_dataset(target, client, data, event):
+    emit(client, event, data)
+
+
+@FUZZ
 @given(args=st.one_of(st.just(None), st.tuples(), st.tuples(json_values, json_values), st.tuples(json_values)),
-       event=st.sampled_from(["predict", "inspect", "subscribe", "unsubscribe", "whoami"]))
+       event=st.sampled_from(["predict", "inspect", "subscribe", "unsubscribe", "whoami", "add_drawing",
+                              "watch_dataset", "unwatch_dataset"]))
 def test_socket_events_with_no_or_several_arguments(target, client, args, event):
     emit(client, event, args)
 
 
 @FUZZ
-@given(data=json_values, event=st.one_of(st.sampled_from(["job", "models", "jobs", "xor_study", "message"]),
+@given(data=json_values, event=st.one_of(st.sampled_from(["job", "models", "jobs", "xor_study", "message", "round",
+                                                           "drawing_added", "datasets_changed"]),
                                          st.text(min_size=1, max_size=20)))
 def test_socket_unknown_events(target, client, data, event):
     """Events nobody handles get no answer; the connection must stay usable."""
@@ -417,7 +517,8 @@ def test_socket_unknown_events(target, client, data, event):
     assert sio.call("whoami", timeout=20)["role"] == "teacher"
 
 
-SERVER_HANDLED = ("predict", "inspect", "subscribe", "unsubscribe", "whoami")
+SERVER_HANDLED = ("predict", "inspect", "subscribe", "unsubscribe", "whoami", "add_drawing", "watch_dataset",
+                  "unwatch_dataset")
 
 
 @FUZZ
