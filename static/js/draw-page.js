@@ -1,12 +1,17 @@
 // The draw page: a pad, a live prediction over Socket.IO, the other networks' answers beside it, and, while
 // "Look inside" is open, the chosen model's layers for the same drawing (asked in the same round as the prediction).
+// After an answer, "No, it was a…" files the drawing into the class's dataset; during a collection round the page
+// asks for the round's labels instead. A model trained on the class's own labels (letters) shows its labels.
 "use strict";
 
 (function () {
   const $ = (id) => document.getElementById(id);
   const socket = io({ transports: ["websocket", "polling"] });
-  const bars = new ProbabilityBars($("bars"));
+  const bars = new LabelBars($("bars"));
   const LABELS = { mlp: "MLP", mlp2: "MLP2", cnn: "CNN" };
+  const DIGITS = Array.from({ length: 10 }, (_, d) => String(d));
+  const CLASS_DIGITS = "class-digits"; // the built-in dataset that corrections of digit models go into
+  const asked = new URLSearchParams(location.search).get("model"); // /?model=ID: "Draw with it" from /train
   const REQUEST_MS = 50; // one ask per network and one to look inside: at most 20 a second, the server's limit
   let models = [];
   let active = {};
@@ -15,6 +20,7 @@
   let lastSent = 0;
   let inFlight = false;
   let dirty = false;
+  let lastAnswer = null; // the chosen model's answer to the drawing shown, for a round's `guess`
 
   const inside = new LookInside($("look-inside"), {
     onOpen: () => { if (!pad.empty) { dirty = true; send(); } },
@@ -25,13 +31,26 @@
     onFinish: () => { dirty = true; send(); },
   });
 
-  $("clear").addEventListener("click", () => {
+  const correction = new Correction($("correction"), { socket });
+  const round = new CollectionRound(socket, {
+    root: $("round"), title: $("pad-title"), send: $("round-send"), status: $("round-status"),
+  }, {
+    getImage: () => (pad.empty ? null : pad.toDataURL()),
+    // the model's answer is a guess only when the model reads the round's labels (a digit round, a digit model)
+    getGuess: (labels) => (lastAnswer && sameLabels(labelsOf(chosen()), labels) ? lastAnswer.label ?? null : null),
+    onChange: (started) => { if (started) clearPad(); showTitle(); correction.hide(); }, // a new prompt, a clean pad
+    onFiled: () => clearPad(),
+  });
+
+  $("clear").addEventListener("click", clearPad);
+
+  function clearPad() {
     pad.clear();
     dirty = false;
     showAnswer(null);
     compare.forEach((c) => showCompare(c, null));
     inside.show(null);
-  });
+  }
 
   $("upload").addEventListener("change", async (e) => {
     const file = e.target.files[0];
@@ -42,11 +61,21 @@
     const post = (url) => fetch(url, { method: "POST", body: form }).then((r) => r.json())
       .catch(() => ({ error: "the server cannot be reached" }));
     const looking = inside.isOpen;
-    const [answer, insideAnswer] = await Promise.all([post("/api/predict"), looking ? post("/api/inspect") : null]);
-    showAnswer(answer);
+    const [answer, insideAnswer, image] = await Promise.all([
+      post("/api/predict"), looking ? post("/api/inspect") : null, readAsDataURL(file)]);
+    showAnswer(answer, image);
     if (looking) inside.show(insideAnswer);
     e.target.value = "";
   });
+
+  function readAsDataURL(file) {
+    return new Promise((resolve) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(reader.result);
+      reader.onerror = () => resolve(null);
+      reader.readAsDataURL(file);
+    });
+  }
 
   $("model").addEventListener("change", () => {
     buildCompare();
@@ -86,8 +115,20 @@
     });
   }
 
+  // A round whose labels the chosen model does not read (letters, a digit model): its answer would be about
+  // something else, so the page asks nothing and says so.
+  function answerIsOff() {
+    return round.active && !sameLabels(labelsOf(chosen()), round.round.labels);
+  }
+
   async function send() {
     if (!dirty || pad.empty) return;
+    if (answerIsOff()) {
+      dirty = false;
+      showAnswer(null);
+      $("confidence").textContent = `This model reads ${drawWhat(labelsOf(chosen()))}, not the round's labels`;
+      return;
+    }
     if (inFlight) { schedule(); return; }
     dirty = false;
     inFlight = true;
@@ -101,7 +142,7 @@
         looking ? ask($("model").value || null, image, "inspect") : null,
         ...asked.map((c) => ask(c.network, image)),
       ]);
-      showAnswer(main);
+      showAnswer(main, image);
       if (looking) inside.show(insideAnswer);
       asked.forEach((c, i) => showCompare(c, others[i]));
       // Over the address's rate (a class behind one address, strokes ending fast): ask again, so the last
@@ -116,20 +157,35 @@
     }
   }
 
-  function percentSure(answer) {
-    return `${(answer.probabilities[answer.digit] * 100).toFixed(1)}%`;
+  // What an answer reads: `label` (every model), or `digit` from a server that predates labels.
+  function answerLabel(answer) {
+    if (!answer || answer.error) return null;
+    if (answer.label !== null && answer.label !== undefined) return String(answer.label);
+    return answer.digit !== null && answer.digit !== undefined ? String(answer.digit) : null;
   }
 
-  function showAnswer(answer) {
+  function percentSure(answer) {
+    const p = Math.max(...answer.probabilities); // the answer is the most probable label
+    return `${(p * 100).toFixed(1)}%`;
+  }
+
+  function showAnswer(answer, image = null) {
     const error = $("error");
     error.hidden = !(answer && answer.error);
     if (answer && answer.error) { error.textContent = answer.error; return; }
-    const known = answer && answer.digit !== null && answer.digit !== undefined;
-    $("digit").textContent = known ? answer.digit : "?";
+    const label = answerLabel(answer);
+    const known = label !== null && !!answer.probabilities;
+    lastAnswer = known ? { ...answer, label } : null;
+    if (known && answer.labels) bars.setLabels(answer.labels); // the model that answered, after a fallback too
+    $("digit").textContent = known ? label : "?";
+    $("digit").classList.toggle("long", known && label.length > 2);
     $("confidence").textContent = known
       ? `${percentSure(answer)} sure`
-      : answer && answer.blank ? "Nothing drawn yet" : "Draw a digit";
+      : answer && answer.blank ? "Nothing drawn yet" : round.active ? "" : `Draw ${drawWhat(labelsOf(chosen()))}`;
     bars.show(known ? answer.probabilities : null);
+    // "No, it was a…" after any answer, outside a round (a round files every drawing under its prompt already)
+    if (known && !round.active) correction.offer(lastAnswer, image, correctionTarget(answer));
+    else if (!known) correction.hide();
     paintDigitImage($("seen"), answer && answer.input);
     // The chosen model's file is broken: say which model answered instead.
     $("fallback").hidden = !(answer && answer.fallback);
@@ -137,19 +193,56 @@
   }
 
   function showCompare(c, answer) {
-    const known = answer && !answer.error && answer.digit !== null && answer.digit !== undefined;
-    c.el.querySelector(".digit").textContent = known ? answer.digit : "?";
+    const label = answerLabel(answer);
+    const known = label !== null && !!answer.probabilities;
+    c.el.querySelector(".digit").textContent = known ? label : "?";
     c.el.querySelector(".confidence").textContent = known ? percentSure(answer) : (answer && answer.error) || "";
     c.bars.show(known ? answer.probabilities : null);
   }
 
-  // The answer under the pad is the chosen model's; the comparison shows each other network once.
+  // The labels a model reads: its own (a letters model), else the ten digits.
+  function labelsOf(model) {
+    return model && Array.isArray(model.labels) && model.labels.length ? model.labels.map(String) : DIGITS;
+  }
+
+  function sameLabels(a, b) { return a.join("\u0000") === b.join("\u0000"); }
+
+  // "a digit", "A, B, C, D or E", "one of 26 labels"
+  function drawWhat(labels) {
+    if (sameLabels(labels, DIGITS)) return "a digit";
+    if (labels.length <= 8) return `${labels.slice(0, -1).join(", ")} or ${labels[labels.length - 1]}`;
+    return `one of ${labels.length} labels (${labels.slice(0, 3).join(", ")}…)`;
+  }
+
+  // Where "No, it was a…" files a drawing: class-digits for a digit model; for a model trained on one of the
+  // class's datasets, that dataset; nowhere for others.
+  function correctionTarget(answer) {
+    if (!answer.labels) return { dataset: CLASS_DIGITS, labels: DIGITS };
+    const model = models.find((m) => m.id === answer.model);
+    return model && model.dataset ? { dataset: model.dataset, labels: answer.labels.map(String) } : null;
+  }
+
+  // The page's heading: a round's prompt ("Draw a C"), else what the chosen model reads.
+  function showTitle() {
+    const labels = labelsOf(chosen());
+    bars.setLabels(labels);
+    $("bars-title").textContent = sameLabels(labels, DIGITS) ? "Probability of each digit" : "Probability of each label";
+    $("pad").setAttribute("aria-label", sameLabels(labels, DIGITS) ? "Drawing area: draw a digit from 0 to 9"
+      : `Drawing area: draw ${drawWhat(labels)}`);
+    if (!round.active) $("pad-title").textContent = `Draw ${drawWhat(labels)}`;
+    if (!lastAnswer) $("confidence").textContent = round.active ? "" : `Draw ${drawWhat(labels)}`;
+  }
+
+  // The answer under the pad is the chosen model's; the comparison shows each other network once (digit models
+  // only: the other networks read digits, not a letters model's labels).
   function buildCompare() {
     const model = chosen();
     const network = model ? model.network : null;
     $("answer").dataset.network = network || "";
     $("answer-model").textContent = model ? model.name : "";
-    const others = Object.keys(LABELS).filter((n) => n !== network && active[n]);
+    showTitle();
+    const ownLabels = !sameLabels(labelsOf(model), DIGITS);
+    const others = ownLabels ? [] : Object.keys(LABELS).filter((n) => n !== network && active[n]);
     if (others.join() === compare.map((c) => c.network).join()) {
       compare.forEach((c) => { c.el.querySelector(".compare-name").textContent = nameOf(active[c.network]); });
       return;
@@ -185,13 +278,28 @@
     models = listing.models.filter((m) => m.network !== "xor");
     active = listing.active;
     const select = $("model");
-    const previous = select.value;
+    const previous = select.value || asked;
     select.replaceChildren();
+    // Digit models first; models trained on the class's own labels in a group each, named by their labels.
+    const groups = new Map();
     for (const m of models) {
-      const option = document.createElement("option");
-      option.value = m.id;
-      option.textContent = m.id === active.default ? `${m.name} (default)` : m.name;
-      select.append(option);
+      const labels = labelsOf(m);
+      const key = sameLabels(labels, DIGITS) ? "" : labels.join("\u0000");
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(m);
+    }
+    for (const [key, members] of [...groups].sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : 0))) {
+      const options = members.map((m) => {
+        const option = document.createElement("option");
+        option.value = m.id;
+        option.textContent = m.id === active.default ? `${m.name} (default)` : m.name;
+        return option;
+      });
+      if (groups.size === 1) { select.append(...options); continue; }
+      const group = document.createElement("optgroup");
+      group.label = key === "" ? "Digits" : `Reads ${drawWhat(labelsOf(members[0]))}`;
+      group.append(...options);
+      select.append(group);
     }
     select.value = previous && models.some((m) => m.id === previous) ? previous : active.default || "";
     buildCompare();
@@ -201,4 +309,5 @@
   socket.on("models", loadModels); // the teacher activated, renamed, trained or uploaded a model
   loadModels();
   showAnswer(null);
+  window.drawPage = { correction, round }; // for tests and the console
 })();

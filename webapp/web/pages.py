@@ -24,6 +24,12 @@ def train():
     return page("train.html")
 
 
+@bp.get("/data")
+def data():
+    """The class gallery: a dataset's drawings by label, live (the teacher also manages them)."""
+    return page("data.html")
+
+
 @bp.get("/xor")
 def xor():
     return page("xor.html")
