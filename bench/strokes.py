@@ -130,7 +130,7 @@ def drawn_set(n_per_digit: int = 100, seed: int = 0) -> tuple[list[Image.Image],
     return [drawn_digit(int(d), rng) for d in labels], labels
 
 
-SENT_SIDE = 140  # static/js/drawing-pad.js sends the 280-pixel pad at this size
+SENT_SIDE = 70  # static/js/drawing-pad.js sends the 280-pixel pad at this size
 
 
 def canvas_png(image: Image.Image) -> bytes:

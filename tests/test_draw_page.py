@@ -49,7 +49,7 @@ def test_drawing_shows_a_prediction_and_the_28x28_image(server, page):
 
 
 def test_the_page_sends_a_smaller_picture_the_server_reads_the_same(server, page):
-    """The pad sends its drawing at 140 pixels: the server must see the digit it sees in the full canvas."""
+    """The pad sends its drawing at 70 pixels: the server must see the digit it sees in the full canvas."""
     import base64
 
     from webapp.core.preprocess import preprocess
@@ -66,7 +66,7 @@ def test_the_page_sends_a_smaller_picture_the_server_reads_the_same(server, page
 
     from PIL import Image
 
-    assert Image.open(BytesIO(sent)).size == (140, 140)
+    assert Image.open(BytesIO(sent)).size == (70, 70)
     assert len(sent) < len(full)
     seen_full, seen_sent = preprocess(full), preprocess(sent)
     assert np.abs(seen_full - seen_sent).mean() < 0.01
