@@ -54,3 +54,27 @@ def test_train_saves_a_model_with_metadata(tmp_path):
 def test_train_rejects_bad_options_clearly(tmp_path):
     result = run("train", "cnn", "--epochs", "0", "--out", str(tmp_path))
     assert result.returncode == 1 and "--epochs" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_on_labelled_drawings_from_a_file(tmp_path):
+    """--data FILE.npz (a class's dataset as exported): letters give a model with one output per label, saved
+    beside, never over, the digit model."""
+    from webapp.core import letters
+    from webapp.core.labelled_data import write_npz
+
+    labels = ["A", "B", "C"]
+    images, indices = letters.drawn_labels(labels, 5, seed=2)
+    write_npz(tmp_path / "Our Letters.npz", images, indices, labels)
+    result = run("train", "cnn", "--data", str(tmp_path / "Our Letters.npz"), "--epochs", "1", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "held-out accuracy" in result.stdout and "  B: " in result.stdout
+    meta = json.loads((tmp_path / "cnn-our-letters.json").read_text())
+    assert meta["labels"] == labels and meta["dataset"] == "our-letters" and meta["network"] == "cnn"
+    assert not (tmp_path / "cnn.keras").exists()
+
+    few = tmp_path / "few.npz"
+    write_npz(few, images[:6], indices[:6], labels)
+    for data, words in ((few, "at least 5 drawings"), (tmp_path / "none.npz", "no file"),
+                        (tmp_path / "cnn-our-letters.json", "not an npz file")):
+        result = run("train", "cnn", "--data", str(data), "--epochs", "1", "--out", str(tmp_path))
+        assert result.returncode == 1 and words in result.stderr and "Traceback" not in result.stderr

@@ -4,6 +4,8 @@ The commands mirror the tutorial's scripts: train a network, recognise a
 picture from a file, open up the XOR net. With no command it serves the app.
 """
 import argparse
+import os
+import re
 import sys
 
 from webapp import config
@@ -42,8 +44,14 @@ def main(argv=None):
                        "ten MNIST digits) and distort half of all digits each epoch (slant, squash, brush width)")
     train.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                        help="'cosine' decays the learning rate to 1%% of its start over the run")
-    train.add_argument("--data", choices=["mnist", "sample"], default="mnist",
-                       help="'sample' trains on the small bundled MNIST slice (for trying things out)")
+    train.add_argument("--data", default="mnist", metavar="mnist|sample|FILE.npz",
+                       help="'sample' trains on the small bundled MNIST slice (for trying things out); FILE.npz "
+                       "trains on labelled drawings (a class's dataset as exported: x_train, y_train, labels): "
+                       "letters or other labels give a network with one output per label, saved as NET-FILE; "
+                       "the digits 0-9 fine-tune the digit model --base on MNIST plus the drawings")
+    train.add_argument("--base", metavar="MODEL",
+                       help="with a FILE.npz of digits: the model to fine-tune (default: NET, from --out or the "
+                       "shipped models); 'none' trains a new one on MNIST plus the drawings")
     train.add_argument("--mnist", dest="train_mnist", metavar="PATH", help="MNIST in Keras npz format")
     train.add_argument("--out", default=str(config.SHIPPED_MODELS), help="folder to save into (default: models/)")
     train.add_argument("--name", help="model id to save as (default: the network's name)")
@@ -77,8 +85,14 @@ def train_command(args):
     from webapp.core.modelstore import ModelStore
     from webapp.core.training import EventStream, SpecError, parse_spec, run_job
 
-    params = {"net": args.net, "seed": args.seed, "augment": args.augment, "data": args.data,
-              "lr_schedule": args.lr_schedule}
+    dataset = None
+    if args.data not in ("mnist", "sample"):
+        try:
+            dataset = dataset_from_file(args.data, args.net, args.base)
+        except ValueError as exc:
+            return fail(f"--data {exc}")
+    params = {"net": args.net, "seed": args.seed, "augment": args.augment,
+              "data": dataset["id"] if dataset else args.data, "lr_schedule": args.lr_schedule}
     for name in ("epochs", "batch_size", "optimizer", "learning_rate", "hidden"):
         if getattr(args, name) is not None:
             params[name] = getattr(args, name)
@@ -86,6 +100,7 @@ def train_command(args):
         spec = parse_spec(params)
     except SpecError as exc:
         return fail(f"--{exc.field.replace('_', '-')} {exc.message}")
+    spec.dataset = dataset
 
     def show(event):
         if event["type"] == "state" and event.get("stage"):
@@ -96,16 +111,52 @@ def train_command(args):
                 print(f"No TensorBoard files: {event['tensorboard'].get('why')}")
 
     emit = EventStream("cli", show)
-    store = ModelStore(args.out)
-    final = run_job(spec, emit, lambda: False, store, mnist_path=args.train_mnist or args.mnist,
-                    verbose=1 if spec.net != "xor" else 0, model_id=args.name or spec.net,
-                    tensorboard_dir=args.tensorboard)
+    mnist_path = args.train_mnist or args.mnist
+    if dataset:  # the model to fine-tune may be a shipped one; MNIST beside the drawings only from a file
+        from webapp.core.datasets import local_mnist_path
+
+        store = ModelStore(args.out, shipped=[config.SHIPPED_MODELS])
+        mnist_path = local_mnist_path(mnist_path or os.environ.get("NEURONLAB_MNIST"))
+    else:
+        store = ModelStore(args.out)
+    model_id = args.name or (f"{spec.net}-{dataset['id']}" if dataset else spec.net)
+    final = run_job(spec, emit, lambda: False, store, mnist_path=mnist_path,
+                    verbose=1 if spec.net != "xor" else 0, model_id=model_id, tensorboard_dir=args.tensorboard)
     if final["state"] != "succeeded":
         return fail(final.get("error", final["state"]))
     result = final["result"]
-    print(f"Saved {args.out}/{result['model']}.keras: test accuracy {result['test_accuracy']:.2%} "
-          f"in {result['seconds']:.0f} s")
+    scores = f"test accuracy {result['test_accuracy']:.2%}"
+    if "per_label" in result:
+        show_per_label(result["per_label"])
+        scores = f"held-out accuracy {result['held_out_accuracy']:.2%}" + (
+            f", MNIST test accuracy {result['test_accuracy']:.2%}" if "confusion" in result else "")
+    print(f"Saved {args.out}/{result['model']}.keras: {scores} in {result['seconds']:.0f} s")
     return 0
+
+
+def dataset_from_file(path, net, base):
+    """spec.dataset for a labelled_data npz named on the command line; ValueError says what is wrong."""
+    from webapp.core.labelled_data import DIGIT_LABELS, BadLabelledData, read_npz
+
+    if not os.path.isfile(path):
+        raise ValueError(f"must be mnist, sample or an npz file of labelled drawings; there is no file {path}")
+    try:
+        labels = read_npz(path)[2]
+    except BadLabelledData as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    stem = re.sub(r"[^a-z0-9_-]+", "-", os.path.splitext(os.path.basename(path))[0].lower()).strip("-_")
+    digits = sorted(labels) == sorted(DIGIT_LABELS)
+    return {"id": stem[:48] or "dataset", "name": os.path.basename(path), "labels": labels,
+            "npz": os.path.abspath(path),
+            "base_model": (None if (base or "").lower() == "none" else base or net) if digits else None}
+
+
+def show_per_label(per_label):
+    """Accuracy per label on the held-out drawings: before (the model fine-tuned) and after."""
+    before = per_label.get("before")
+    for label in per_label["labels"]:
+        was = f"{before[label]:.0%} -> " if before else ""
+        print(f"  {label}: {was}{per_label['after'][label]:.0%} of {per_label['held_out'][label]} held out")
 
 
 def predict_command(args):
