@@ -285,10 +285,10 @@ class Lab:
             probabilities, answered = self._probabilities(model_id, meta, image)
         answer = {
             **named(answered, probabilities),
-            "probabilities": [round(float(p), 6) for p in probabilities],
+            "probabilities": np.round(np.asarray(probabilities, np.float64), 6),  # orjson writes arrays in C
             "model": answered["id"],
             "network": answered.get("network"),
-            "input": np.round(image, 3).tolist(),
+            "input": np.round(image, 3),
         }
         if answered["id"] != model_id:
             why = self._broken.get(model_id, (None, "it cannot be loaded"))[1]

@@ -67,11 +67,11 @@ def client_address():
     return request.remote_addr or "unknown"
 
 
-def allow_prediction():
-    """(True, 0) and spend one of the caller's address's tokens, or (False, seconds to wait).
+def allow_prediction(address=None):
+    """(True, 0) and spend one of the address's tokens (the request's, unless given), or (False, seconds to wait).
 
     The one check for REST and Socket.IO predictions alike."""
-    return predict_limiter().allow(("address", client_address()))
+    return predict_limiter().allow(("address", address or client_address()))
 
 
 def too_many(wait):
