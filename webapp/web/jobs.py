@@ -397,6 +397,7 @@ class JobManager:
                 return
             if event["type"] == "done":
                 self.lab.store.refresh()  # the worker saved a model: list it before anyone hears of it
+                drop_job_data(self.lab.home, job_id)  # the runner read it at the start
             try:
                 self.db.append(event, **self._job_changes(job, event))
             except ApiError as exc:  # the disk refused it (full, read-only): the job fails with that reason
