@@ -192,7 +192,7 @@ class LoadedModels:
             except UnknownModel:
                 raise LoadError(f"no model called {model_id!r}") from None
             model = load_file(path)
-            check_digit_model(model)
+            check_digit_model(model, self.store.metadata(model_id).get("labels"))  # letters: one output each
             self._models[model_id] = (model, compile_forward(model))
         return self._models[model_id]
 
