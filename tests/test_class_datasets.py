@@ -284,6 +284,12 @@ def test_bad_drawings_get_clear_4xx_answers(lan, clients):
     assert viewer.get("/api/datasets/class-digits").json()["dataset"]["total"] == total + 1
 
 
+def npz_member(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
 def test_export_gives_the_mnist_layout_and_the_teacher_imports_it(lan, tmp_path):
     teacher, viewer = Person(lan, "127.0.0.74", teacher=True), Person(lan, "127.0.0.75")
     dataset = make_dataset(teacher, "to export", ["one", "two", "three"])
@@ -317,9 +323,14 @@ def test_export_gives_the_mnist_layout_and_the_teacher_imports_it(lan, tmp_path)
         np.savez_compressed(buffer, **arrays)
         return buffer.getvalue()
 
-    bomb = io.BytesIO()  # 4 KB that would unpack to 78 MB: refused from the zip's directory
+    bomb = io.BytesIO()  # 100 KB that would unpack to 78 MB: refused from the zip's directory, before numpy reads it
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("x_train.npy", b"\0" * (100_000 * 784))
+        with archive.open("x_train.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": "|u1", "fortran_order": False,
+                                                          "shape": (100_000, 28, 28)})
+            for _ in range(100):
+                member.write(bytes(1000 * 784))
+        archive.writestr("y_train.npy", npz_member(np.zeros(100_000, np.uint8)))
     for content, words in [
         (b"not a zip", "npz"), (npz(images=np.zeros((2, 28, 28), np.uint8)), "x_train"),
         (npz(x_train=np.zeros((2, 28, 28), np.float32), y_train=np.zeros(2, np.uint8)), "uint8"),
@@ -353,14 +364,14 @@ def test_a_collection_round_asks_for_the_least_drawn_labels_and_everyone_hears_i
     assert wait_for(rounds, lambda e: e["round"] is not None)["round"] == started
     assert viewer.get("/api/round").json()["round"] == started
 
-    drawn, label = [], "A"
-    for seed in range(5):  # the student draws what the page asks for: the labels take turns
+    drawn, label = [], "B"
+    for seed in range(5):  # the student draws what the page asks for: the labels take turns, fewest first
         answer = add(viewer, dataset_id, label, client="round-student", seed=seed).json()
         drawn.append(label)
         label = answer["next_label"]
-    assert drawn == ["A", "B", "C", "A", "B"]
-    assert label == "C"
-    heard = wait_for(rounds, lambda e: e["round"] and e["round"]["counts"] == {"A": 2, "B": 2, "C": 1})
+    assert drawn == ["B", "C", "A", "B", "C"]
+    assert label == "A"
+    heard = wait_for(rounds, lambda e: e["round"] and e["round"]["counts"] == {"A": 1, "B": 2, "C": 2})
     assert heard["round"]["dataset"] == dataset_id
     assert add(viewer, "class-digits", "1", client="round-student").json()["next_label"] is None
 
