@@ -412,3 +412,43 @@ def test_a_job_on_an_unknown_dataset_is_a_400_on_data(lan):
     for data in ("no-such-dataset", "Bad Id", 5):
         answer = teacher.post("/api/jobs", json={"net": "cnn", "data": data, "epochs": 1})
         assert answer.status_code == 400 and answer.json()["field"] == "data", answer.text
+
+
+def test_a_full_disk_answers_507_on_dataset_writes_and_leaves_nothing_half_written(tmp_path):
+    """A real full disk (a small tmpfs filled to its last page; root ignores permissions, so nothing less will do)."""
+    import subprocess
+
+    home = tmp_path / "small-disk"
+    home.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(home)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount here ({mounted.stderr.strip()}): a full disk needs a real one")
+    server = ServerProcess(home, env={"NEURONLAB_TRUST_LOCALHOST": "0"})
+    server.log = tmp_path / "server.log"  # outside the full disk
+    try:
+        server.start()
+        teacher = Person(server, "127.0.0.84", teacher=True)
+        dataset_id = make_dataset(teacher, "before", ["A", "B"])["id"]
+        assert add(teacher, dataset_id, "A", client="full-disk-1").status_code == 201
+        with open(home / "filler", "wb", buffering=0) as f:
+            for size in (1 << 20, 4096, 1):
+                try:
+                    while True:
+                        f.write(b"\0" * size)
+                except OSError:
+                    pass
+        for answer in (teacher.post("/api/datasets", json={"name": "after", "labels": ["A"]}),
+                       add(teacher, dataset_id, "B", client="full-disk-1", seed=1)):
+            assert answer.status_code == 507, answer.text
+            assert "disk is full" in answer.json()["error"] and "/" not in answer.json()["error"]
+        assert not list((home / "datasets" / dataset_id).glob(".tmp-*")), "no half-written image"
+        assert teacher.get(f"/api/datasets/{dataset_id}").json()["dataset"]["counts"] == {"A": 1, "B": 0}
+        assert teacher.post("/api/predict", json={"image": drawing(2)}).status_code == 200
+        (home / "filler").unlink()
+        assert add(teacher, dataset_id, "B", client="full-disk-1", seed=1).status_code == 201
+    finally:
+        server.stop()
+        subprocess.run(["umount", "-l", str(home)], capture_output=True)
+    log = server.log.read_text()
+    assert "Traceback" not in log, log[log.index("Traceback") - 300:][:3000]
