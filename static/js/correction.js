@@ -18,6 +18,7 @@ class Correction {
     const known = answer && !answer.error && !answer.blank && answer.label !== null && answer.label !== undefined;
     if (!known || !target || !image) { this.hide(); return; }
     this.offered = { dataset: target.dataset, labels: target.labels, image, guess: answer.label };
+    if (image !== this.filedImage) this.say("", false); // a new drawing: the last thank-you is done
     this.showButtons(target.labels, answer.label);
     this.root.querySelector(".correction-guess").textContent = answer.label;
     this.root.hidden = false;
@@ -64,6 +65,7 @@ class Correction {
       this.showButtons(offered.labels, offered.guess);
       return;
     }
+    this.filedImage = offered.image;
     const ofLabel = (answer.counts && answer.counts[label]) || 0;
     this.root.dataset.filed = String((Number(this.root.dataset.filed) || 0) + 1);
     this.say(`Thank you! The class now has ${ofLabel} drawing${ofLabel === 1 ? "" : "s"} of ${label} `

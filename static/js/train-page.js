@@ -1,4 +1,5 @@
 // The training page: start a job (teacher), follow the class's jobs live (everyone), see the result, browse the history.
+// A job's data may be one of the class's datasets (GET /api/datasets); its result shows accuracy per label.
 "use strict";
 
 (function () {
@@ -19,6 +20,7 @@
   window.trainCharts = { loss: lossChart, accuracy: accuracyChart }; // for tests and the console
   const stream = new JobStream(socket, showEvent);
   let recipes = null;
+  let datasets = []; // the class's datasets, offered as data beside MNIST and the sample
   let current = null; // the job shown: {id, state, params, epochsDone, sawBatches, model}
 
   // -- the form ------------------------------------------------------------
@@ -41,6 +43,47 @@
     $("data-note").textContent = data.mnist.available ? "" : `Full MNIST is not available on this server: ${data.mnist.why}`;
   }
 
+  // The class's datasets as data choices: "letters (A, B, C, D, E · 42 drawings)".
+  async function loadDatasets() {
+    let answer;
+    try {
+      const response = await fetch("/api/datasets");
+      answer = response.ok ? await response.json() : null;
+    } catch (err) { answer = null; }
+    if (!answer) return;
+    const select = $("data-dataset");
+    const keep = select.value;
+    datasets = answer.datasets || [];
+    select.replaceChildren(select.options[0], ...datasets.map((d) => {
+      const labels = d.labels.length <= 6 ? d.labels.join(", ") : `${d.labels.slice(0, 5).join(", ")}, … ${d.labels.length} labels`;
+      const what = d.builtin ? "fine-tunes the active model on MNIST and them" : labels;
+      return new Option(`${d.name} (${what} · ${d.total} drawing${d.total === 1 ? "" : "s"})`, d.id);
+    }));
+    select.value = datasets.some((d) => d.id === keep) ? keep : "";
+    if (keep && !select.value) chooseMnistData(); // the dataset chosen was deleted
+    $("datasets-note").hidden = datasets.length > 0;
+    $("datasets-note").textContent = "The class's drawings (/data) appear here as datasets to train on.";
+  }
+
+  // A dataset and the MNIST radios exclude each other: a dataset unchecks them, a radio clears the dataset.
+  function chooseMnistData() {
+    if (!document.querySelector("input[name=data]:checked") && recipes && recipes.data) {
+      $(`data-${recipes.data.default}`).checked = true;
+    }
+  }
+  $("data-dataset").addEventListener("change", () => {
+    if ($("data-dataset").value) document.querySelectorAll("input[name=data]").forEach((r) => { r.checked = false; });
+    else chooseMnistData();
+  });
+  document.querySelectorAll("input[name=data]").forEach((radio) => radio.addEventListener("change", () => {
+    $("data-dataset").value = "";
+  }));
+
+  function datasetName(id) {
+    const d = datasets.find((each) => each.id === id);
+    return d ? d.name : null;
+  }
+
   function fillDefaults() {
     const net = $("net").value;
     const recipe = recipes.networks[net];
@@ -52,6 +95,7 @@
     }
     $("optimizer").value = recipe.optimizer;
     if (recipes.data) $(`data-${recipes.data.default}`).checked = true;
+    $("data-dataset").value = "";
     $("hidden-label").textContent = net === "cnn" ? "Dense units" : "Hidden units";
     document.querySelectorAll(".digits-only").forEach((el) => { el.hidden = net === "xor"; });
     $("recipe-note").textContent = {
@@ -73,7 +117,8 @@
       hidden: Number($("hidden").value),
     };
     if (net !== "xor") {
-      params.data = document.querySelector("input[name=data]:checked").value;
+      const checked = document.querySelector("input[name=data]:checked");
+      params.data = $("data-dataset").value || (checked ? checked.value : undefined);
       params.augment = $("augment").checked;
     }
     return params;
@@ -83,7 +128,8 @@
     $("form-error").hidden = !message;
     $("form-error").textContent = message || "";
     document.querySelectorAll(".train-form [aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
-    const input = field === "data" ? document.querySelector("input[name=data]:checked") : field && $(field);
+    const input = field === "data" ? ($("data-dataset").value ? $("data-dataset") : document.querySelector("input[name=data]:checked"))
+      : field && $(field);
     if (input) input.setAttribute("aria-invalid", "true");
   }
 
@@ -124,6 +170,7 @@
     for (const id of ["job-device", "job-data", "job-tensorboard"]) $(id).textContent = "–";
     $("tensorboard-note").hidden = true;
     $("sample-note").hidden = true;
+    $("per-label").hidden = true;
     // The job's epochs so far as Keras's CSVLogger file: a link, so the browser downloads it as it is.
     $("metrics-link").href = `/api/jobs/${encodeURIComponent(jobId)}/metrics.csv`;
     $("take-home").hidden = false;
@@ -165,6 +212,7 @@
 
   function dataLabel(data) {
     if (data === "sample") return "bundled sample";
+    if (datasetName(data)) return `the class's “${datasetName(data)}”`;
     if (data === "mnist" || data === "keras.datasets" || (data && /[\\/]|\.npz$/.test(data))) return "full MNIST";
     return data; // XOR: "the four XOR cases"
   }
@@ -281,11 +329,15 @@
     $("download-model").hidden = true;
     if (current.model) showDownload(current.id, current.model);
     if (current.model) showModelName(current.id, current.model, facts, xorAnswers);
-    const digitModel = current.model && result.confusion;
+    const digitModel = current.model && result.confusion && !result.labels;
     $("use-model").hidden = !digitModel;
     $("use-model").disabled = !isTeacher;
     $("use-note").textContent = !digitModel ? "" : isTeacher
       ? "Makes the Draw page predict with this model." : "Only the teacher can choose the model the Draw page uses.";
+    // A model with the class's own labels cannot be the class's digit model: the Draw page picks it by id.
+    $("draw-with").hidden = !(current.model && result.labels);
+    $("draw-with").href = `/?model=${encodeURIComponent(current.model || "")}`;
+    showPerLabel(result.per_label);
     document.querySelector(".result-grid").hidden = !result.confusion; // XOR has no digits to show
     if (result.confusion) renderConfusionMatrix($("confusion"), result.confusion);
     else $("confusion").replaceChildren();
@@ -303,6 +355,41 @@
       figure.append(img, caption);
       return figure;
     }));
+  }
+
+  // A dataset job: accuracy per label on the drawings it held out, before (the model it fine-tuned) and after.
+  function showPerLabel(perLabel) {
+    $("per-label").hidden = !perLabel;
+    if (!perLabel) return;
+    const before = perLabel.before || null;
+    const percent = (x) => (x === null || x === undefined ? "–" : `${(x * 100).toFixed(0)}%`);
+    const table = $("per-label-table");
+    const head = ["Label", "Held out", ...(before ? ["Before"] : []), "After"];
+    table.replaceChildren();
+    const headRow = table.createTHead().insertRow();
+    for (const text of head) {
+      const th = document.createElement("th");
+      th.textContent = text;
+      headRow.append(th);
+    }
+    const body = table.createTBody();
+    for (const label of perLabel.labels) {
+      const tr = body.insertRow();
+      const after = perLabel.after ? perLabel.after[label] : null;
+      const cells = [label, String((perLabel.held_out || {})[label] ?? "–"), ...(before ? [percent(before[label])] : []),
+                     percent(after)];
+      cells.forEach((text, i) => {
+        const td = tr.insertCell();
+        td.textContent = text; // a teacher's label: text, never markup
+        td.dataset.label = head[i];
+      });
+      if (before && after !== null && after !== undefined && before[label] !== null && before[label] !== undefined) {
+        tr.lastChild.className = after > before[label] ? "better" : after < before[label] ? "worse" : "";
+      }
+    }
+    $("per-label-note").textContent = before
+      ? "(on the class's drawings the job held out: the old model, then the new one)"
+      : "(on the class's drawings the job held out)";
   }
 
   // "Download model" only where it works: NEURONLAB_DOWNLOADS (webapp/web/downloads.py) keeps a model that is
@@ -424,7 +511,10 @@
 
   function describeParams(p) {
     const parts = [`${p.epochs} epochs`, `batch ${p.batch_size}`, `${p.optimizer} ${p.learning_rate}`, `hidden ${p.hidden}`];
-    if (p.net !== "xor") parts.push(p.data === "sample" ? "sample" : "full MNIST");
+    if (p.net !== "xor") {
+      parts.push(p.data === "sample" ? "sample" : p.data === "mnist" || !p.data ? "full MNIST"
+        : `dataset ${datasetName(p.data) || p.data}`);
+    }
     if (p.augment) parts.push("augmented");
     return parts.join(", ");
   }
@@ -438,9 +528,13 @@
   }
 
   socket.on("jobs", loadHistory); // a job was queued, started or finished
+  socket.on("datasets_changed", loadDatasets); // the teacher created, imported or deleted one
+  // drawings arrive all the time; the counts shown are read again when the teacher comes back to the form
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) loadDatasets(); });
 
   (async function start() {
     await loadNetworks();
+    await loadDatasets();
     await refreshHistory();
     // Follow the class: the live job when the page opens, else the latest; then each job the teacher starts.
     stream.followClass({ show: (job) => watch(job.id, job.state), latest: true });
