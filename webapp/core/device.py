@@ -1,11 +1,19 @@
-"""Which device Keras computes on, for whatever backend is installed."""
+"""Which device Keras computes on, and how it shares it, for whatever Keras backend is installed (tensorflow, jax, torch)."""
+import os
+
 import keras
 
 
 def setup_accelerator():
-    """Let TensorFlow take GPU memory as it needs it instead of all at once,
-    so a training job and the web process can share one card."""
-    if keras.backend.backend() != "tensorflow":
+    """Let the backend take GPU memory as it needs it instead of most of it at once, so a training job, the
+    inference workers and the web process can share one card. Must run before the backend first computes."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        # JAX takes 75% of the card when its backend starts (the first array, not `import keras`); the job and
+        # each inference worker are separate processes, so the second would find the card full.
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+        return
+    if backend != "tensorflow":  # torch's caching allocator already grows as needed
         return
     import tensorflow as tf
 
@@ -17,11 +25,26 @@ def setup_accelerator():
 
 
 def use_one_cpu_thread():
-    """Run TensorFlow's CPU kernels on the calling thread only. A prediction is
+    """Run the backend's CPU kernels on the calling thread only. A prediction is
     a few small images: a thread pool adds ~50% CPU (threads waking and
     spinning) for no speed, CPU a busy web process needs for its requests.
-    Must run before TensorFlow starts; later it is a no-op."""
-    if keras.backend.backend() != "tensorflow":
+    Must run before the backend starts; later it is a no-op."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_cpu_multi_thread_eigen" not in flags:  # read when JAX's CPU backend starts
+            os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
+        return
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(1)
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # only before torch's first parallel work
+            pass
+        return
+    if backend != "tensorflow":
         return
     import tensorflow as tf
 
@@ -33,7 +56,7 @@ def use_one_cpu_thread():
 
 
 def device_name():
-    """'CPU', or the GPU's name (e.g. 'GPU: NVIDIA H100 80GB HBM3')."""
+    """'CPU', or the GPU's name (e.g. 'GPU: NVIDIA H100 80GB HBM3'), for whichever backend Keras uses."""
     backend = keras.backend.backend()
     try:
         if backend == "tensorflow":
