@@ -22,6 +22,7 @@ import time
 import unicodedata
 import zipfile
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -196,13 +197,21 @@ class DatasetStore:
 
     Limits: `max_drawings` per dataset, `max_per_client` drawings of one client id in one dataset (0: none)."""
 
-    def __init__(self, home, max_drawings=20_000, max_per_client=500):
+    def __init__(self, home, max_drawings=20_000, max_per_client=500, read_only=False):
+        """`read_only`: the datasets as they are on a disk that cannot be written (every write then raises
+        sqlite3.OperationalError "readonly", which the web answers with a 507)."""
         self.home = Path(home)
         self.path = self.home / "datasets.sqlite3"
         self.images = self.home / "datasets"
         self.max_drawings = int(max_drawings)
         self.max_per_client = int(max_per_client)
         self._lock = threading.RLock()
+        if read_only:
+            self._db = sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro&immutable=1", uri=True,
+                                       check_same_thread=False, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("SELECT count(*) FROM datasets JOIN drawings ON 0").fetchone()
+            return
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -296,13 +296,17 @@ def job_dataset(dataset_id, path):
 def open_store(lab, app):
     """The store, or None (and why, in words) when the instance folder cannot hold it: predictions go on."""
     settings = lab.settings
+    limits_ = {"max_drawings": settings.max_dataset_drawings, "max_per_client": settings.max_drawings_per_client}
     try:
-        return DatasetStore(lab.home, max_drawings=settings.max_dataset_drawings,
-                            max_per_client=settings.max_drawings_per_client)
+        return DatasetStore(lab.home, **limits_)
     except Exception as exc:  # sqlite3.Error or OSError: a read-only, full or damaged instance folder
         reason = storage_reason(exc)
         app.extensions["neuronlab.datasets_problem"] = reason[1] if reason else "its file cannot be opened"
-        log.warning("the class's datasets cannot be opened: %s", exc)
+        log.warning("the class's datasets cannot be written (%s): they are read-only until a restart", exc)
+    try:  # the gallery still shows what the class drew; every write answers 507
+        return DatasetStore(lab.home, read_only=True, **limits_)
+    except Exception as exc:
+        log.warning("the class's datasets cannot be read either: %s", exc)
         return None
 
 
