@@ -23,9 +23,9 @@ from webapp.core.training import (Cancelled, JobFailed, make_progress_callback, 
 HOLD_OUT = 0.2  # of each label's drawings, kept to test on (at least one)
 CLASS_SHARE = 1 / 3  # of every epoch: the class's drawings, repeated as needed
 MIN_EPOCH = 2000  # drawings an epoch has at least (a dataset of labels nobody can draw has only its own)
-SYNTHETIC_PER_LABEL = 150  # made-up drawings of each label the project can draw
+SYNTHETIC_PER_LABEL = 100  # made-up drawings of each label the project can draw
 FINE_TUNE_RATE = 0.1  # fine-tuning trains at this fraction of the job's learning rate
-FINE_TUNE_MNIST_PER_EPOCH = 6000  # MNIST digits in each fine-tuning epoch, drawn afresh from all of them
+FINE_TUNE_MNIST_PER_EPOCH = 4000  # MNIST digits in each fine-tuning epoch, drawn afresh from all of them
 DISTORTED = 0.5  # the fraction of each batch distorted afresh
 
 
