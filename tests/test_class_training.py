@@ -154,7 +154,7 @@ def test_a_job_may_name_a_dataset_by_its_id():
         with pytest.raises(SpecError) as raised:
             parse_spec({"net": "cnn", "data": bad})
         assert raised.value.field == "data" and "dataset's id" in raised.value.message
-    with pytest.raises(SpecError, match="XOR"):
+    with pytest.raises(SpecError, match="XOR learns its four points"):
         parse_spec({"net": "xor", "data": "letters"})
     spec = parse_spec({"net": "mlp", "data": "letters"})
     spec.dataset = {"id": "letters", "name": "Letters", "labels": ["A"], "npz": "/srv/x.npz", "base_model": None}

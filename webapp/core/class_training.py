@@ -58,6 +58,7 @@ def train_on_dataset(spec, emit, should_stop, store, mnist_path, verbose=0, mode
     train, held = hold_out(label_indices, len(labels), spec.seed)
     tensorboard, tensorboard_status = make_tensorboard_callback(tensorboard_dir)
     mnist = load_job_mnist(mnist_path) if digits else None
+    learnt_from = data_facts(dataset, mnist)  # now: the web removes the file when the job ends
     emit("state", state="running", device=device, data=dataset.get("name") or spec.data,
          drawings=int(len(train)), held_out=int(len(held)), **({"mnist": mnist.source} if mnist else {}),
          **({"tensorboard": tensorboard_status} if tensorboard_status else {}))
@@ -107,7 +108,7 @@ def train_on_dataset(spec, emit, should_stop, store, mnist_path, verbose=0, mode
         "test_accuracy": report["test_accuracy"],
         "held_out_accuracy": held_out_accuracy,
         "parameters": int(model.count_params()),
-        "data": data_facts(dataset, mnist),
+        "data": learnt_from,
         "device": device,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "keras": keras.__version__,

@@ -121,7 +121,7 @@ def parse_spec(params, limits=LIMITS):
     if not isinstance(data, str) or not (data in ("mnist", "sample") or DATASET_ID.match(data)):
         raise SpecError("data", "must be 'mnist' (full MNIST), 'sample' (the small bundled slice) or a dataset's id")
     if net == "xor" and data not in ("mnist", "sample"):
-        raise SpecError("data", "XOR learns its four cases, not a dataset: choose a digit network")
+        raise SpecError("data", "XOR learns its four points; a dataset needs mlp, mlp2 or cnn")
     augment = params.get("augment", False)
     if not isinstance(augment, bool):
         raise SpecError("augment", "must be true or false")
