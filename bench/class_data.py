@@ -1,6 +1,6 @@
 """How well does training on a class's own drawings work? Letters, and fine-tuning the digit model.
 
-    python -m bench.class_data [--mnist PATH] [--seed 0] [--only letters|digits]
+    python -m bench.class_data [--mnist PATH] [--seed 0] [--only letters|digits] [--per-letter 10]
 
 1. Letters: a dataset A-Z with 10 drawings per letter in the bench's own styles (bench/letter_strokes.py, written
    apart from the training styles), trained as a web job would (run_job, the CNN's recipe) from an npz written with
@@ -135,9 +135,9 @@ def confusions(true, predicted, names, top=8):
     return ", ".join(f"{t}->{p} x{c}" for (t, p), c in pairs.most_common(top)) or "none"
 
 
-def letters_bench(folder, seed):
-    print("1. Letters A-Z: 10 bench drawings per letter to train on, 260 others to test")
-    images, y = letter_strokes.drawn_set(LETTERS, 10, seed)
+def letters_bench(folder, seed, per_letter=10):
+    print(f"1. Letters A-Z: {per_letter} bench drawings per letter to train on, 260 others to test")
+    images, y = letter_strokes.drawn_set(LETTERS, per_letter, seed)
     x = prepare(images)
     result, wall, store = train(folder, "letters", x, y, LETTERS)
     test_images, test_y = letter_strokes.drawn_set(LETTERS, 10, seed + 1000)
@@ -198,11 +198,12 @@ def main(argv=None):
     parser.add_argument("--mnist", metavar="PATH", help="full MNIST (Keras npz) for the fine-tuning")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", choices=["letters", "digits"])
+    parser.add_argument("--per-letter", type=int, default=10, help="the class's drawings of each letter (default 10)")
     args = parser.parse_args(argv)
     mnist_path = args.mnist or next((str(p) for p in MNIST_PLACES if p.is_file()), None)
     with tempfile.TemporaryDirectory(prefix="bench-class-data-") as folder:
         if args.only != "digits":
-            letters_bench(Path(folder), args.seed)
+            letters_bench(Path(folder), args.seed, args.per_letter)
         if args.only != "letters":
             digits_bench(Path(folder), args.seed, mnist_path)
     return 0

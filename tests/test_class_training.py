@@ -96,6 +96,21 @@ def test_fine_tuning_class_digits_reports_accuracy_per_digit_before_and_after(tm
     assert next(e for e in events if e["type"] == "state")["mnist"] == "sample"
 
 
+def test_a_digit_dataset_with_no_model_to_start_from_trains_a_digit_model_on_mnist_and_the_drawings(tmp_path):
+    images, digits = drawn_digits(10 * MIN_DRAWINGS_PER_LABEL, seed=4)
+    labels = [str(d) for d in reversed(range(10))]  # an imported file may list them in any order
+    write_npz(tmp_path / "digits.npz", images, 9 - digits, labels)
+    store = ModelStore(tmp_path / "models")
+    final, _ = run(dataset_spec(tmp_path / "digits.npz", labels, "our-digits"), store)
+    assert final["state"] == "succeeded", final.get("error")
+    result = final["result"]
+    assert result["per_label"]["labels"] == [str(d) for d in range(10)] and result["per_label"]["before"] is None
+    assert result["test_samples"] == 500 and result["mnist"] == "sample"  # tested on MNIST's test digits
+    meta = store.metadata(result["model"])
+    assert "labels" not in meta and "base_model" not in meta and meta["dataset"] == "our-digits"
+    check_digit_model(load_file(store.path(result["model"])))
+
+
 def test_too_few_drawings_fail_saying_how_many_are_needed(tmp_path):
     npz = letters_file(tmp_path / "few.npz", per_label=MIN_DRAWINGS_PER_LABEL - 1)
     final, events = run(dataset_spec(npz, LETTERS), ModelStore(tmp_path / "models"))

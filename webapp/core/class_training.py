@@ -59,8 +59,9 @@ def train_on_dataset(spec, emit, should_stop, store, mnist_path, verbose=0, mode
     tensorboard, tensorboard_status = make_tensorboard_callback(tensorboard_dir)
     mnist = load_job_mnist(mnist_path) if digits else None
     learnt_from = data_facts(dataset, mnist)  # now: the web removes the file when the job ends
+    beside = {"mnist": "sample" if mnist.is_sample else "mnist"} if mnist else {}  # never the server's path
     emit("state", state="running", device=device, data=dataset.get("name") or spec.data,
-         drawings=int(len(train)), held_out=int(len(held)), **({"mnist": mnist.source} if mnist else {}),
+         drawings=int(len(train)), held_out=int(len(held)), **beside,
          **({"tensorboard": tensorboard_status} if tensorboard_status else {}))
 
     started = time.perf_counter()
@@ -118,7 +119,7 @@ def train_on_dataset(spec, emit, should_stop, store, mnist_path, verbose=0, mode
     return {**report, "model": saved_id, "seconds": seconds, "device": device, "parameters": meta["parameters"],
             "data": meta["dataset_name"], "dataset": meta["dataset"], "per_label": per_label,
             "held_out_accuracy": held_out_accuracy, **({"labels": labels} if not digits else {}),
-            **({"base_model": base_model, "mnist": mnist.source} if base_model else {})}
+            **({"base_model": base_model} if base_model else {}), **beside}
 
 
 def hold_out(label_indices, n_labels, seed):
