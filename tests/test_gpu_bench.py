@@ -10,9 +10,8 @@ ROOT = Path(__file__).resolve().parent.parent
 QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 
 # Run in a fresh interpreter: TensorFlow is refused outright (an import of it raises and is counted), and `keras`
-# is a stand-in whose backend is "jax", so this needs no JAX either. It imports the bench and every webapp module
-# it trains with (import_training_parts), then asks the device helpers what they do for JAX.
-NO_TENSORFLOW_CHECK = r"""
+# is a stand-in whose backend is "jax", so this needs no JAX either.
+REFUSE_TENSORFLOW = r"""
 import importlib.abc, sys, types
 
 refused = []
@@ -24,10 +23,8 @@ class RefuseTensorFlow(importlib.abc.MetaPathFinder):
             raise ImportError(f"{name} refused: this check runs as a host without TensorFlow")
 
 sys.meta_path.insert(0, RefuseTensorFlow())
-
-import bench.gpu as gpu
-assert "keras" not in sys.modules, "bench.gpu imports Keras before it has read its arguments"
-
+"""
+STAND_IN_KERAS = r"""
 class Anything:
     def __getattr__(self, name):
         return Anything()
@@ -38,15 +35,22 @@ keras = types.ModuleType("keras")
 keras.__getattr__ = lambda name: Anything()
 keras.backend = types.SimpleNamespace(backend=lambda: "jax")
 sys.modules["keras"] = keras
-
-_, networks, device = gpu.import_training_parts()
-device.setup_accelerator()
-device.use_one_cpu_thread()
-print("device:", device.device_name())
+"""
+TENSORFLOW_LOADED = r"""
 loaded = sorted(name for name in sys.modules if name.split(".")[0] == "tensorflow")
 print("refused:", refused, "loaded:", loaded)
 sys.exit(1 if refused or loaded else 0)
 """
+# The bench and every webapp module it trains with (import_training_parts), then what the device helpers do for JAX.
+NO_TENSORFLOW_CHECK = REFUSE_TENSORFLOW + r"""
+import bench.gpu as gpu
+assert "keras" not in sys.modules, "bench.gpu imports Keras before it has read its arguments"
+""" + STAND_IN_KERAS + r"""
+_, networks, device = gpu.import_training_parts()
+device.setup_accelerator()
+device.use_one_cpu_thread()
+print("device:", device.device_name())
+""" + TENSORFLOW_LOADED
 
 
 def run(args, backend=None, python=sys.executable, timeout=240):
