@@ -4,7 +4,7 @@ import pytest
 
 from conftest import LAPTOP, SIZES
 
-PAGES = ["/", "/train", "/xor", "/share"]
+PAGES = ["/", "/data", "/train", "/xor", "/share"]
 
 # The page's controls that a keyboard user must be able to reach: visible and enabled.
 CONTROLS_JS = """() => [...document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')]

@@ -25,7 +25,7 @@ OUT = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 LAPTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 393, "height": 851}
-PAGES = {"draw": "/", "train": "/train", "xor": "/xor", "share": "/share"}
+PAGES = {"draw": "/", "data": "/data", "train": "/train", "xor": "/xor", "share": "/share"}
 
 
 def free_port():

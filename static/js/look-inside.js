@@ -25,7 +25,7 @@ class LookInside {
   // answer: /api/inspect's JSON (or {error}), or null for a blank pad.
   show(answer) {
     const asked = ++this.asked;
-    if (!answer || answer.error || answer.blank || answer.digit === null || answer.digit === undefined) {
+    if (!answer || answer.error || answer.blank || !answer.probabilities) {
       this.status.textContent = answer && answer.error ? answer.error : "Draw a digit to look inside the network.";
       this.status.classList.toggle("error", Boolean(answer && answer.error));
       this.root.dataset.state = answer && answer.error ? "error" : "empty";
@@ -36,7 +36,7 @@ class LookInside {
     const layers = answer.layers || [];
     const drawn = layers.filter((l) => l.data).length;
     this.status.textContent = `${answer.model}: ${layers.length} layers, ${drawn} drawn. `
-      + `It reads ${answer.digit} (${(answer.probabilities[answer.digit] * 100).toFixed(1)}%).`;
+      + `It reads ${LookInside.name(answer)} (${(answer.probabilities[LookInside.best(answer)] * 100).toFixed(1)}%).`;
     this.showWhy(answer);
     const outputs = this.showLayers(answer);
     this.showUnits(answer, outputs, asked).catch((err) => { // a model this view did not foresee: say so, draw the rest
@@ -45,7 +45,17 @@ class LookInside {
     this.zoom.refresh(this.sources);
     this.root.dataset.state = "shown";
     this.root.dataset.model = answer.model;
-    this.root.dataset.digit = String(answer.digit);
+    this.root.dataset.digit = LookInside.name(answer);
+  }
+
+  // The answer's output: its index, and what it is called (a digit, or one of a letters model's labels).
+  static best(answer) {
+    const p = answer.probabilities;
+    return p.reduce((best, value, i) => (value > p[best] ? i : best), 0);
+  }
+
+  static name(answer) {
+    return answer.label ?? String(answer.digit ?? LookInside.best(answer));
   }
 
   clear() {
@@ -89,10 +99,10 @@ class LookInside {
       return;
     }
     paintSaliency(this.$(".saliency"), answer.input, values);
-    this.$(".why-title").textContent = `Why ${answer.digit}?`;
+    this.$(".why-title").textContent = `Why ${LookInside.name(answer)}?`;
     this.$(".why-method").textContent = `Method: ${saliency.method}` + (saliency.of ? `, of ${saliency.of}.` : ".");
     this.$(".why-words").textContent = LookInside.explain(saliency.method);
-    this.$(".why-digit").textContent = String(answer.digit);
+    this.$(".why-digit").textContent = LookInside.name(answer);
   }
 
   // -- every layer, in order -----------------------------------------------------------------------------------
@@ -269,7 +279,7 @@ class LookInside {
     }
     if (asked !== this.asked) return; // a newer drawing has been shown meanwhile
     const hidden = outputs.get(first.name);
-    const digit = answer.digit;
+    const digit = LookInside.best(answer), named = LookInside.name(answer);
     const toward = LookInside.weightsToward(chain, weights, outputs, digit);
     const order = [...hidden.keys()].filter((j) => hidden[j] > 0).sort((a, b) => hidden[b] - hidden[a]).slice(0, 8);
     const kernel = weights[0];
@@ -279,7 +289,7 @@ class LookInside {
       : "No unit of this layer is active for this drawing.";
     units.querySelector(".units-words").textContent = inputs === 784
       ? `Each picture is one unit's 784 incoming weights, laid out as the 28×28 image: it is most active when ink `
-        + `falls on blue and not on orange. Under it, how active it is now and what it adds to the score of ${digit}`
+        + `falls on blue and not on orange. Under it, how active it is now and what it adds to the score of ${named}`
         + (chain.length > 2 ? " (through the next layer, with the units that are on for this drawing)." : ".")
       : "";
     if (toward) {
@@ -287,7 +297,7 @@ class LookInside {
       hidden.forEach((h, j) => { total += h * toward.weights[j]; });
       units.dataset.score = toward.score.toFixed(4);
       units.dataset.total = total.toFixed(4);
-      units.querySelector(".units-words").textContent += ` The score of ${digit} (before softmax) is `
+      units.querySelector(".units-words").textContent += ` The score of ${named} (before softmax) is `
         + `${toward.score.toFixed(2)}: all ${count} units together add ${total.toFixed(2)}, the biases the rest.`;
     }
     const grid = units.querySelector(".unit-grid");
