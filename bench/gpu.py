@@ -16,6 +16,7 @@ MNIST: --mnist PATH (Keras's npz), else $NEURONLAB_MNIST, else shared/data/mnist
 rest, so the whole run fits in 5 minutes of a lent GPU; the table then says how many epochs ran.
 
 With KERAS_BACKEND=jax or torch it never imports TensorFlow (a GPU host may have none); the last line says so.
+Where KERAS_BACKEND is unset and TensorFlow is not installed, it picks JAX, else PyTorch, and says so.
 """
 import argparse
 import os
@@ -49,6 +50,20 @@ def default_mnist():
     for candidate in (root.parent / "shared" / "data" / "mnist.npz", root / "shared" / "data" / "mnist.npz"):
         if candidate.is_file():
             return str(candidate)
+    return None
+
+
+def choose_backend():
+    """KERAS_BACKEND as set; unset on a host without TensorFlow (a JAX or PyTorch image): the one installed, so a
+    bare `python -m bench.gpu` runs there. Returns a note for the output, or None."""
+    import importlib.util
+
+    if os.environ.get("KERAS_BACKEND") or importlib.util.find_spec("tensorflow"):
+        return None
+    for name in ("jax", "torch"):
+        if importlib.util.find_spec(name):
+            os.environ["KERAS_BACKEND"] = name
+            return f"KERAS_BACKEND was unset and TensorFlow is not installed: chose {name}"
     return None
 
 
@@ -147,10 +162,11 @@ def main(argv=None):
         return 2
     mnist = load_mnist(path, allow_download=False)
 
+    chosen = choose_backend()
     parts = import_training_parts()
     keras, _, device = parts
     device.setup_accelerator()
-    print(f"backend: {backend_version(keras)}")
+    print(f"backend: {backend_version(keras)}" + (f" ({chosen})" if chosen else ""))
     print(f"device:  {device.device_name()}")
     print(f"data:    {mnist.source} ({len(mnist.x_train):,} training, {len(mnist.x_test):,} test digits)")
     print(f"recipes: {', '.join(f'{net} {RECIPES[net].optimizer} batch {RECIPES[net].batch_size}' for net in args.nets)}; "
