@@ -7,8 +7,9 @@ of every label to test on, and then either
 - builds `spec.net` with one output per label and trains it on the class's drawings plus synthetic drawings of the
   labels the project can draw (A-Z, 0-9: core.letters); a digit dataset with no model to start from trains on
   MNIST plus the drawings instead.
-The class's drawings are repeated so that they make up about a third of every epoch: a few dozen drawings beside
-thousands of others would otherwise hardly count. Every drawing is distorted afresh half of the time (core.augment).
+The class's drawings are repeated so that they make up a third of every epoch (a fifth when fine-tuning, so that
+MNIST keeps its weight): a few dozen drawings beside thousands of others would otherwise hardly count. Half of the
+drawings in every batch are distorted afresh (core.augment).
 """
 import math
 import time
@@ -26,6 +27,7 @@ MIN_EPOCH = 2000  # drawings an epoch has at least (a dataset of labels nobody c
 SYNTHETIC_PER_LABEL = 100  # made-up drawings of each label the project can draw
 FINE_TUNE_RATE = 0.1  # fine-tuning trains at this fraction of the job's learning rate
 FINE_TUNE_MNIST_PER_EPOCH = 4000  # MNIST digits in each fine-tuning epoch, drawn afresh from all of them
+FINE_TUNE_CLASS_SHARE = 0.2  # less than from scratch: more MNIST keeps the model reading MNIST as well as before
 DISTORTED = 0.5  # the fraction of each batch distorted afresh
 
 
@@ -71,16 +73,17 @@ def train_on_dataset(spec, emit, should_stop, store, mnist_path, verbose=0, mode
         before, _ = read_held_out(model, drawings[held], label_indices[held], labels)
         model.compile(optimizer=networks.make_optimizer(spec.optimizer, spec.learning_rate * FINE_TUNE_RATE),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        pool, pool_labels, per_epoch = mnist.x_train, mnist.y_train, FINE_TUNE_MNIST_PER_EPOCH
+        pool, pool_labels = mnist.x_train, mnist.y_train
+        per_epoch, share = FINE_TUNE_MNIST_PER_EPOCH, FINE_TUNE_CLASS_SHARE
     else:
         model = networks.build(spec.net, spec.hidden, spec.optimizer, spec.learning_rate, outputs=len(labels))
         if digits:
             pool, pool_labels = mnist.x_train, mnist.y_train
         else:
             pool, pool_labels = synthetic(labels, spec.seed, emit, should_stop)
-        per_epoch = len(pool)
+        per_epoch, share = len(pool), CLASS_SHARE
 
-    data = EpochMix(pool, pool_labels, drawings[train], label_indices[train], per_epoch, spec.batch_size,
+    data = EpochMix(pool, pool_labels, drawings[train], label_indices[train], per_epoch, share, spec.batch_size,
                     seed=spec.seed, flat=model.input_shape[1:] == (784,))
     progress = make_progress_callback(emit, should_stop, spec.epochs, len(data), spec.batch_size)
     callbacks = [progress] if tensorboard is None else [tensorboard, progress]  # an epoch is written, then told
@@ -191,14 +194,14 @@ def data_facts(dataset, mnist):
 
 class EpochMix(keras.utils.PyDataset):
     """Batches for one epoch: `per_epoch` picks from `pool` (MNIST or synthetic drawings; afresh each epoch when
-    fewer than all) and the class's drawings, repeated to CLASS_SHARE of the epoch; DISTORTED of them distorted."""
+    fewer than all) and the class's drawings, repeated to `share` of the epoch; DISTORTED of them distorted."""
 
-    def __init__(self, pool, pool_labels, drawings, drawing_labels, per_epoch, batch_size, seed=0, flat=False):
+    def __init__(self, pool, pool_labels, drawings, drawing_labels, per_epoch, share, batch_size, seed=0, flat=False):
         super().__init__(workers=2)
         self.images = np.concatenate([pool.astype(np.float32), drawings])
         self.labels = np.concatenate([pool_labels.astype(np.int64), drawing_labels.astype(np.int64)])
         self.pool_size, self.per_epoch = len(pool), min(per_epoch, len(pool))
-        wanted = max(self.per_epoch * CLASS_SHARE / (1 - CLASS_SHARE), MIN_EPOCH - self.per_epoch, len(drawings))
+        wanted = max(self.per_epoch * share / (1 - share), MIN_EPOCH - self.per_epoch, len(drawings))
         self.repeat = math.ceil(wanted / len(drawings))
         self.batch_size, self.reshape = batch_size, (-1, 784) if flat else (-1, 28, 28, 1)
         self.rng = np.random.default_rng(seed)
