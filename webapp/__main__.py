@@ -1,4 +1,4 @@
-"""Command line: `python -m webapp [serve|train|predict|xor|xor-study] ...`.
+"""Command line: `python -m webapp [serve|worker|train|predict|xor|xor-study] ...`.
 
 The commands mirror the tutorial's scripts: train a network, recognise a
 picture from a file, open up the XOR net. With no command it serves the app.
@@ -25,6 +25,20 @@ def main(argv=None):
     serve = commands.add_parser("serve", help="start the web app (the default)")
     serve.add_argument("--host", default=None, help="address to listen on (default 0.0.0.0, or $NEURONLAB_HOST)")
     serve.add_argument("--port", type=int, default=None, help="port (default 5000, or $PORT)")
+    serve.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="web processes (default 1, or $NEURONLAB_WEB_PROCESSES); more than one needs "
+                       "NEURONLAB_REDIS_URL")
+
+    worker = commands.add_parser(
+        "worker",
+        help="train the web's jobs here: a Celery worker on $NEURONLAB_REDIS_URL",
+        description="Take training jobs from the web processes that share NEURONLAB_REDIS_URL, one at a time, "
+        "on this host's GPU when it has one. Run one per accelerator (CUDA_VISIBLE_DEVICES=0, 1, ...). "
+        "No shared folder is needed: the job comes with its data and the model goes back through Redis.",
+    )
+    worker.add_argument("--name", default="neuronlab@%h", help="the Celery node name (default neuronlab@%%h); "
+                        "give each worker on one host its own")
+    worker.add_argument("--loglevel", default="INFO")
 
     train = commands.add_parser(
         "train",
@@ -73,12 +87,35 @@ def main(argv=None):
     if command == "serve":
         from webapp.web.server import serve
 
-        return serve(host=getattr(args, "host", None), port=getattr(args, "port", None), mnist=args.mnist)
+        return serve(host=getattr(args, "host", None), port=getattr(args, "port", None), mnist=args.mnist,
+                     workers=getattr(args, "workers", None))
+    if command == "worker":
+        return worker_command(args)
     if command == "train":
         return train_command(args)
     if command == "predict":
         return predict_command(args)
     return xor_cli.run(args)
+
+
+def worker_command(args):
+    """A Celery worker for the distributed mode (webapp.core.execution.celery_app)."""
+    from webapp.core.execution.redis_link import RedisUnavailable, check_redis
+
+    url = config.Settings.from_env().redis_url
+    if not url:
+        return fail("the worker takes its jobs from Redis: set NEURONLAB_REDIS_URL (e.g. redis://HOST:6379/0), "
+                    "the same as the web processes'")
+    try:
+        check_redis(url)
+    except RedisUnavailable as exc:
+        return fail(str(exc))
+    from webapp.core.execution.celery_app import make_celery
+    from webapp.core.execution.redis_link import QUEUE
+
+    make_celery(url).worker_main(["worker", f"--loglevel={args.loglevel}", "--concurrency=1", "--pool=prefork",
+                                  "-Q", QUEUE, "-n", args.name, "--without-gossip", "--without-mingle"])
+    return 0
 
 
 def train_command(args):

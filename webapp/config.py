@@ -51,6 +51,10 @@ class Settings:
     drawing_rate: float = 60.0
     max_drawings_per_client: int = 500
     max_dataset_drawings: int = 20_000
+    # The distributed mode (docs/SCALING.md): training on Celery workers and several web processes, through one
+    # Redis, e.g. redis://HOST:6379/0. None: the embedded mode, one web process and a local training process.
+    redis_url: str | None = None
+    web_processes: int = 1  # gunicorn workers (`serve --workers N`); more than one needs redis_url
 
     ENV = {
         "host": "NEURONLAB_HOST",
@@ -80,6 +84,8 @@ class Settings:
         "drawing_rate": "NEURONLAB_DRAWING_RATE",
         "max_drawings_per_client": "NEURONLAB_MAX_DRAWINGS_PER_CLIENT",
         "max_dataset_drawings": "NEURONLAB_MAX_DATASET_DRAWINGS",
+        "redis_url": "NEURONLAB_REDIS_URL",
+        "web_processes": "NEURONLAB_WEB_PROCESSES",
     }
 
     @classmethod

@@ -10,6 +10,7 @@ from flask_socketio import SocketIO
 from werkzeug.exceptions import HTTPException
 
 from webapp.config import ROOT, Settings
+from webapp.core.execution.redis_link import SOCKETIO_CHANNEL
 from webapp.core.modelstore import TMP_PREFIX
 from webapp.web.fastjson import FastJSONProvider, SocketJSON, SocketPacket
 from webapp.web.connections import Connections
@@ -41,6 +42,8 @@ def create_app(settings=None):
         max_http_buffer_size=settings.max_request_bytes,
         # None: only pages served by this app may connect (the browser's Origin must match).
         cors_allowed_origins=settings.allowed_origins or None,
+        # Distributed mode: an emit from any web process reaches the clients of every one (docs/SCALING.md).
+        **({"message_queue": settings.redis_url, "channel": SOCKETIO_CHANNEL} if settings.redis_url else {}),
     )
     lab.socketio = socketio
     lab.limiter = RateLimiter(settings.predict_rate)

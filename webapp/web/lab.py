@@ -184,14 +184,21 @@ class Lab:
         return models
 
     def _chosen(self):
-        """The teacher's picks from active.json. Only this process writes it
-        (one gunicorn worker), so it is read once and kept until activate()."""
-        if self._chosen_cache is None:
+        """The teacher's picks from active.json, read again when the file changes: several web processes
+        (the distributed mode) share it, and any of them may write it. A stat per call (hot path: ~2 us)."""
+        try:
+            stat = self._active_file.stat()
+            signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        except OSError:
+            signature = None
+        cached = self._chosen_cache
+        if cached is None or cached[0] != signature:
             try:
-                self._chosen_cache = json.loads(self._active_file.read_text())
+                chosen = json.loads(self._active_file.read_text()) if signature else {}
             except (OSError, ValueError):
-                self._chosen_cache = {}
-        return self._chosen_cache
+                chosen = {}
+            cached = self._chosen_cache = (signature, chosen if isinstance(chosen, dict) else {})
+        return cached[1]
 
     def active(self):
         """Which model answers for each network, and the default one."""
@@ -224,7 +231,7 @@ class Lab:
             chosen["default"] = model_id
             with writing("could not activate the model"):
                 atomic_write_json(self._active_file, chosen)
-            self._chosen_cache = chosen
+            self._chosen_cache = None  # read back with the new file's signature
         return self.active()
 
     def rename(self, model_id, name):

@@ -1,32 +1,75 @@
 """Collection rounds: the teacher picks a dataset and every student's Draw page asks for its labels in turn
-("Draw a C"), until the teacher ends the round. One round at a time, kept in memory (a restart ends it).
+("Draw a C"), until the teacher ends the round. One round at a time, kept in NEURONLAB_HOME/round.json (written
+atomically, read again when it changes), so that every web process of the distributed mode sees the same round;
+a round goes on over a restart until the teacher ends it.
 
 Everyone hears `round` {round: null | {dataset, name, labels, counts, started}} when a round starts or ends,
 and after each change to the round's dataset (fresh counts).
 """
+import json
+import logging
 import threading
 import time
 
 from flask import Blueprint, jsonify, request
 
 from webapp.core.class_data import DatasetError
+from webapp.core.modelstore import atomic_write_json
 from webapp.web.auth import teacher_required
-from webapp.web.lab import ApiError, current_lab
+from webapp.web.lab import ApiError, current_lab, writing
 
+log = logging.getLogger(__name__)
 bp = Blueprint("rounds", __name__, url_prefix="/api")
+ROUND_FILE = "round.json"
 
 
 class Rounds:
-    def __init__(self, socketio, datasets):
+    def __init__(self, socketio, datasets, path=None):
+        """`path`: the file that holds the round for every process (None: this process's memory only)."""
         self.socketio = socketio
         self.datasets = datasets
-        self.current = None  # {"dataset": id, "started": time}
+        self.path = path
+        self._current = None  # {"dataset": id, "started": time}
+        self._signature = None  # the file's (mtime, size, inode) when last read
         self._lock = threading.Lock()
+
+    @property
+    def current(self):
+        """The round under way ({"dataset", "started"}) or None, as the file says now."""
+        with self._lock:
+            if self.path is not None:
+                self._read()
+            return self._current
+
+    def _read(self):
+        try:
+            stat = self.path.stat()
+            signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        except OSError:
+            signature = None
+        if signature == self._signature:
+            return
+        self._signature = signature
+        current = None
+        if signature is not None:
+            try:
+                current = json.loads(self.path.read_text()).get("round")
+            except (OSError, ValueError, AttributeError) as exc:
+                log.warning("the round file %s cannot be read (%s): no round", self.path.name, exc)
+        valid = isinstance(current, dict) and isinstance(current.get("dataset"), str)
+        self._current = current if valid else None
+
+    def _write(self, current):
+        with self._lock:
+            if self.path is not None:
+                with writing("could not store the round"):
+                    atomic_write_json(self.path, {"round": current})
+                self._signature = None  # read back on the next look
+            self._current = current
 
     def state(self):
         """The round as the API and the `round` event show it, or None."""
-        with self._lock:
-            current = self.current
+        current = self.current
         if current is None or self.datasets is None:
             return None
         try:
@@ -37,13 +80,12 @@ class Rounds:
                 "counts": dataset["counts"], "started": current["started"]}
 
     def start(self, dataset_id):
-        with self._lock:
-            self.current = {"dataset": dataset_id, "started": time.time()}
+        self._write({"dataset": dataset_id, "started": time.time()})
         return self.announce()
 
     def end(self):
-        with self._lock:
-            self.current = None
+        if self.current is not None:  # nothing to write (a read-only folder answers 507 only for a real change)
+            self._write(None)
         return self.announce()
 
     def announce(self):
@@ -52,8 +94,8 @@ class Rounds:
         return state
 
     def on(self, dataset_id):
-        with self._lock:
-            return self.current is not None and self.current["dataset"] == dataset_id
+        current = self.current
+        return current is not None and current["dataset"] == dataset_id
 
     def drawn(self, dataset_id):
         """The round's dataset changed: everyone gets its fresh counts."""
@@ -109,5 +151,5 @@ def end_round():
 
 
 def init_app(app, socketio, lab):
-    lab.rounds = Rounds(socketio, lab.datasets)
+    lab.rounds = Rounds(socketio, lab.datasets, lab.home / ROUND_FILE)
     app.register_blueprint(bp)

@@ -1,8 +1,9 @@
-"""Start the app: gunicorn with one gevent worker (webapp.web.front_door) where it runs, else Werkzeug.
+"""Start the app: gunicorn with gevent workers (webapp.web.front_door) where it runs, else Werkzeug.
 
-One worker, because the jobs and the Socket.IO rooms live in that process; its
-event loop gives the concurrency, and the inference workers (processes of their
-own) do the computing.
+One worker by default: the embedded mode's jobs and Socket.IO rooms live in that process; its event loop gives
+the concurrency, and the inference workers (processes of their own) do the computing. `serve --workers N` runs
+N such processes on one port (gunicorn's), which needs the distributed mode (NEURONLAB_REDIS_URL): the history
+is shared through SQLite, and events cross processes through Redis (docs/SCALING.md).
 """
 import os
 import secrets
@@ -60,9 +61,35 @@ def ensure_token():
     os.environ.setdefault("NEURONLAB_TOKEN", secrets.token_urlsafe(18))
 
 
-def serve(host=None, port=None, mnist=None):
+class CannotServe(Exception):
+    """A setting that cannot work; the message says what to do."""
+
+
+def check_mode(settings):
+    """Refuse several web processes without Redis, and a Redis that cannot be reached (quickly, by its URL)."""
+    if settings.web_processes < 1:
+        raise CannotServe(f"--workers must be 1 or more, not {settings.web_processes}")
+    if settings.web_processes > 1 and not settings.redis_url:
+        raise CannotServe(f"{settings.web_processes} web processes need NEURONLAB_REDIS_URL (e.g. "
+                          "redis://localhost:6379/0): without it each process would have its own job queue and "
+                          "its viewers would miss the others' events. See docs/SCALING.md.")
+    if settings.redis_url:
+        from webapp.core.execution.redis_link import RedisUnavailable, check_redis
+
+        try:
+            check_redis(settings.redis_url)
+        except RedisUnavailable as exc:
+            raise CannotServe(str(exc)) from None
+
+
+def serve(host=None, port=None, mnist=None, workers=None):
     ensure_token()
-    settings = Settings.from_env(host=host, port=port, mnist=mnist)
+    settings = Settings.from_env(host=host, port=port, mnist=mnist, web_processes=workers)
+    try:
+        check_mode(settings)
+    except CannotServe as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
     print(banner(settings), flush=True)
     try:
         from gunicorn.app.base import BaseApplication
@@ -80,6 +107,7 @@ def serve(host=None, port=None, mnist=None):
             self.cfg.set("bind", f"{settings.host}:{settings.port}")
             for name, value in GUNICORN.items():
                 self.cfg.set(name, value)
+            self.cfg.set("workers", settings.web_processes)
 
         def load(self):  # in the worker, after the fork and gevent's patching: the app starts there
             from webapp.web import create_app

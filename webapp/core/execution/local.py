@@ -1,20 +1,9 @@
-"""Where training runs: a worker takes a job spec and hands back ordered events.
+"""The embedded mode: each job in a child process on this machine, one at a time (the web's JobManager queues).
 
-The whole boundary between the web layer and a worker is:
-
-    worker.submit(job_id, spec, start_seq)   start a job (one at a time)
-    worker.cancel(job_id)                    ask it to stop after the current batch
-    manager.publish(event)                   each event, in seq order
-    manager.worker_finished(job_id, reason)  the job's process is gone (reason: why, or None)
-
-`LocalWorker` runs each job in a child process on this machine. A remote
-worker would keep the same shape: `submit` would send the spec to, say, a
-Celery task on a GPU host; the task would call `webapp.core.training.run_job`
-with an `EventStream` whose sink puts each event on a message queue (Redis,
-RabbitMQ); and a consumer in the web process would pass them to
-`manager.publish`, which stores, de-duplicates (by seq) and relays them to the
-Socket.IO rooms. `cancel` would set a flag the task's `should_stop` reads
-(a Redis key, a revoke). Nothing in the web layer would change.
+`LocalWorker.submit` starts the child with spawn; the child runs `child_main` (webapp.core.training for now: it
+moves here) at the lowest CPU priority and puts its events on a multiprocessing queue, which a relay thread hands
+to `manager.publish` in order. When the child exits, `manager.worker_finished(job_id, reason)` says why if it
+never sent a `done` (killed, out of memory). The remote side of the same interface is webapp.core.execution.remote.
 """
 import multiprocessing
 import os
@@ -22,7 +11,7 @@ import queue
 import signal
 import threading
 
-from webapp.core.training import child_main
+from webapp.core.training import child_main, exit_with_parent, lower_priority  # noqa: F401  (moving here)
 
 CANCEL_GRACE_S = 20  # after a cancel, a job that has not stopped by then is terminated
 POLL_S = 0.5
