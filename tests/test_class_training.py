@@ -175,3 +175,11 @@ def test_a_job_may_name_a_dataset_by_its_id():
     spec.dataset = {"id": "letters", "name": "Letters", "labels": ["A"], "npz": "/srv/x.npz", "base_model": None}
     assert spec.public_dict()["dataset"] == {"id": "letters", "name": "Letters", "labels": ["A"], "base_model": None}
     assert spec.to_dict()["dataset"]["npz"] == "/srv/x.npz"  # the worker's child still gets it
+
+
+def test_a_model_trained_on_a_dataset_is_named_after_it():
+    from webapp.core.modelstore import model_name
+
+    meta = {"network": "cnn", "dataset": "letters", "dataset_name": "Letters", "epochs": 8, "test_accuracy": 0.962,
+            "labels": LETTERS}
+    assert model_name(meta) == "CNN · Letters · 8 epochs · 96.2%"

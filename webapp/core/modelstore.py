@@ -74,7 +74,8 @@ def trained_on_sample(meta):
 
 def model_name(meta):
     """A name people can tell apart, made from the metadata, e.g.
-    "CNN · 2 epochs · sample · 93.4%", "MLP · shipped · 98.84%", "XOR · 2 hidden · seed 3"."""
+    "CNN · 2 epochs · sample · 93.4%", "MLP · shipped · 98.84%", "XOR · 2 hidden · seed 3",
+    "CNN · letters · 8 epochs · 96.2%" (trained on a class's dataset)."""
     network = meta.get("network")
     if network not in NETWORK_LABELS:  # an uploaded model: its file is all we know
         return str(meta.get("filename") or meta.get("id") or "model")
@@ -89,6 +90,8 @@ def model_name(meta):
         if meta.get("success") is False:
             parts.append("failed")
         return " · ".join(parts)
+    if isinstance(meta.get("dataset_name"), str):  # the class's drawings: which ones
+        parts.append(meta["dataset_name"])
     epochs = meta.get("epochs")
     if isinstance(epochs, int) and meta.get("source") != "shipped":
         parts.append(f"{epochs} epoch{'' if epochs == 1 else 's'}")
