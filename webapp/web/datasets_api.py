@@ -283,7 +283,8 @@ def job_dataset(dataset_id, path):
     try:
         dataset = datasets.get(dataset_id)
     except DatasetError:
-        raise ApiError(400, f"data: there is no dataset called {shown(dataset_id)}", field="data") from None
+        raise ApiError(400, f"data: there is no dataset called {shown(dataset_id)}: choose 'mnist', 'sample' or one "
+                             "of the class's datasets (GET /api/datasets)", field="data") from None
     problem = too_few(dataset["counts"], dataset["labels"])
     if problem:
         raise ApiError(400, f"data: {dataset['name']}: {problem}", field="data")
