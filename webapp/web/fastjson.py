@@ -123,6 +123,28 @@ class SocketPacket(Packet):
 
     json = SocketJSON
 
+    def __init__(self, packet_type=socketio_packet.EVENT, data=None, namespace=None, id=None, binary=None,
+                 encoded_packet=None):
+        self._json = None  # the data as orjson wrote it while checking for binary: encode() reuses it
+        if binary is None and encoded_packet is None and data is not None:
+            try:
+                self._json = orjson.dumps(data, option=OPTIONS).decode()
+                binary = False  # orjson refuses bytes: data it could write has none
+            except TypeError:
+                pass  # bytes somewhere, or a value orjson refuses: the standard check decides
+        super().__init__(packet_type, data, namespace, id, binary, encoded_packet)
+
+    def encode(self):
+        """As python-socketio's, with the JSON written once (an answer's 784 numbers were encoded twice)."""
+        if self._json is None or self.packet_type not in (socketio_packet.EVENT, socketio_packet.ACK):
+            return super().encode()
+        encoded = str(self.packet_type)
+        if self.namespace is not None and self.namespace != "/":
+            encoded += self.namespace + ","
+        if self.id is not None:
+            encoded += str(self.id)
+        return encoded + self._json
+
     def decode(self, encoded_packet):
         """A packet whose JSON cannot be read (nested too deeply, say) keeps its
         event name and loses its arguments: the handler answers a call without
