@@ -108,3 +108,16 @@ def test_the_bench_trains_on_jax_without_tensorflow():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "backend: jax" in result.stdout
     assert "TensorFlow loaded: no" in result.stdout
+
+
+def test_tensorboard_is_off_with_the_reason_on_jax(tmp_path):
+    """A job on JAX trains without TensorBoard and says why: Keras's callback writes through TensorFlow."""
+    script = REFUSE_TENSORFLOW + STAND_IN_KERAS + f"""
+from webapp.core.training import make_tensorboard_callback
+callback, status = make_tensorboard_callback({str(tmp_path / "tensorboard")!r})
+print("callback:", callback, "status:", status)
+""" + TENSORFLOW_LOADED
+    result = run(["-c", script], backend="jax", timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "callback: None status: {'on': False, 'why': " in result.stdout
+    assert "jax backend" in result.stdout

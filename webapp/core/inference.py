@@ -231,7 +231,10 @@ class LoadedModels:
             self._xor[model_id] = cached
         if cached[1] is None:
             raise LoadError(cached[2])
-        outputs = np.asarray(cached[1](np.asarray(inputs, np.float32), training=False), np.float64)[:, 0]
+        import keras  # convert_to_numpy: a torch tensor that needs grad, or sits on the GPU, refuses np.asarray
+
+        outputs = keras.ops.convert_to_numpy(cached[1](np.asarray(inputs, np.float32), training=False))
+        outputs = outputs.astype(np.float64)[:, 0]
         return cached[2], outputs
 
 

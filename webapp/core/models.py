@@ -48,12 +48,14 @@ def check_digit_model(model, labels=None):
 
 def check_runs(model, outputs=10):
     """One forward pass on a blank drawing: the model must give `outputs` finite numbers (10 for digits)."""
+    import keras
     import numpy as np
 
     from webapp.core.networks import shape_inputs
 
-    try:
-        out = np.asarray(model(shape_inputs(model, np.zeros((1, 28, 28), np.float32)), training=False))
+    try:  # convert_to_numpy: a torch tensor that needs grad, or sits on the GPU, refuses np.asarray
+        out = keras.ops.convert_to_numpy(model(shape_inputs(model, np.zeros((1, 28, 28), np.float32)),
+                                               training=False))
     except Exception as exc:  # any layer may fail on real input
         raise LoadError(f"the model fails on a 28x28 image: {type(exc).__name__}") from None
     if out.shape != (1, outputs) or not np.all(np.isfinite(out)):

@@ -258,6 +258,8 @@ def metrics_csv(epoch_events):
 
 TENSORBOARD_MISSING = ("the tensorboard package is not installed on the server "
                        "(pip install -r requirements-tensorboard.txt)")
+TENSORBOARD_NEEDS_TENSORFLOW = ("Keras's TensorBoard callback writes through TensorFlow, and this server trains "
+                                "with the {backend} backend (KERAS_BACKEND)")
 
 
 def tensorboard_folder(home, job_id):
@@ -268,9 +270,14 @@ def tensorboard_folder(home, job_id):
 def make_tensorboard_callback(folder):
     """(Keras's TensorBoard callback writing into `folder`, or None; {"on": bool, "why"?} for the job's
     events, or None when no folder was asked for). Without the optional tensorboard package
-    (requirements-tensorboard.txt) the job trains without it."""
+    (requirements-tensorboard.txt), or on a backend other than TensorFlow, the job trains without it."""
     if folder is None:
         return None, None
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "tensorflow":  # the callback's writers are tf.summary's: a JAX or torch host may have no TensorFlow
+        return None, {"on": False, "why": TENSORBOARD_NEEDS_TENSORFLOW.format(backend=backend)}
     try:
         import tensorboard  # noqa: F401  (tf.summary's writers live in this package)
     except ImportError:
@@ -279,7 +286,6 @@ def make_tensorboard_callback(folder):
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:  # never the path: clients read this
         return None, {"on": False, "why": f"its folder could not be made: {exc.strerror or exc}"}
-    import keras
 
     class EpochTensorBoard(keras.callbacks.TensorBoard):
         """Keras's own callback, per epoch. Its on_train_batch_end calls tf.summary.scalar for every
@@ -306,10 +312,12 @@ def png_data_url(image):
 
 def predict_in_batches(model, images, batch_size=1000):
     """Class probabilities for many images, by calling the model on slices."""
+    import keras
+
     from webapp.core.networks import shape_inputs
 
-    parts = [
-        np.asarray(model(shape_inputs(model, images[i : i + batch_size]), training=False))
+    parts = [  # convert_to_numpy: a torch tensor that needs grad, or sits on the GPU, refuses np.asarray
+        keras.ops.convert_to_numpy(model(shape_inputs(model, images[i : i + batch_size]), training=False))
         for i in range(0, len(images), batch_size)
     ]
     return np.concatenate(parts)

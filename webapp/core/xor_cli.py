@@ -92,7 +92,9 @@ def train_and_show(args):
         print(f"\n{step['formula']}")
         for element in step["elements"]:
             print(f"  {step['name']}[{element['index'][1]}] = {element['text']}")
-    keras_out = float(np.asarray(model(np.array([point], np.float32), training=False))[0, 0])
+    import keras  # convert_to_numpy: a torch tensor that needs grad refuses np.asarray
+
+    keras_out = float(keras.ops.convert_to_numpy(model(np.array([point], np.float32), training=False))[0, 0])
     print(f"\nKeras's own output for the same input: {keras_out:.4f}")
     return 0
 
