@@ -5,6 +5,7 @@ Viewers are Socket.IO clients that follow a job as static/js/job-stream.js does:
 have, fill a gap with the `history` event, and after a reconnect subscribe again from their last seq.
 """
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -257,6 +258,19 @@ def test_a_job_started_through_one_process_reaches_viewers_of_both_in_order(clus
     assert not list((cluster["worker"].home / "models").glob(f"{model}*"))
     listed = requests.get(b.url + "/api/models", timeout=30).json()["models"]
     assert model in [m["id"] for m in listed]
+
+
+def test_a_train_page_on_one_process_follows_a_job_started_through_the_other(cluster, open_page):
+    a, b = cluster["webs"]
+    viewer = open_page(b.url + "/train")
+    viewer.wait_for_function("document.querySelector('#optimizer').options.length > 0")
+    job_id = start_job(a, SHORT_JOB)
+    viewer.wait_for_function(f"document.querySelector('#job-title').textContent.includes('{job_id}') || "
+                             "document.querySelector('#job-state').textContent === 'succeeded'", timeout=WAIT_S * 1000)
+    viewer.wait_for_function("['succeeded', 'failed', 'cancelled'].includes("
+                             "document.querySelector('#job-state').textContent)", timeout=WAIT_S * 1000)
+    assert viewer.text_content("#job-state") == "succeeded", viewer.text_content("#job-error")
+    assert re.fullmatch(r"Finished: 3 epochs in .+ s", viewer.text_content("#progress-final"))
 
 
 def test_cancel_through_the_other_process_stops_the_worker(cluster):

@@ -1,12 +1,18 @@
 // Follows one job's events over Socket.IO: history first, then live, each exactly once and in order.
-// After a reconnect it resubscribes from the last seq it has, so nothing is missed. A connection is subscribed to a
-// job once (the server sends no event twice to it), so showing the same job again replays the events kept here.
+// Every event has a seq (1, 2, 3, ...): one this page has already is dropped; one beyond the next (a gap: with
+// several web processes, events may come from any of them, and one relayed just before this connection joined
+// may be missed) is held while the `history` event fetches what is missing, then applied in order. After a
+// reconnect (to the same process or another) it subscribes again from the last seq it has. While a live job's
+// stream is quiet for QUIET_MS it asks `history` too: an event lost with a message queue that restarted (a
+// job's `done`, say) still arrives. A connection is subscribed to a job once, so showing the same job again
+// replays the events kept here.
 //
 // followClass() makes the stream follow the class as well: when the teacher starts a job, every page that
 // follows the class switches to it, unless the job it shows is still live. /train and /xor both use this.
 "use strict";
 
 const LIVE_JOB_STATES = ["queued", "starting", "running"];
+const QUIET_MS = 5000; // a live job silent this long: ask the history whether something was missed
 
 class JobStream {
   constructor(socket, onEvent) {
@@ -16,7 +22,10 @@ class JobStream {
     this.state = null; // the followed job's last known state
     this.lastSeq = 0;
     this.events = []; // the followed job's events so far, for showing it again
-    this.resyncing = false;
+    this.filling = false; // a `history` request is out
+    this.held = new Map(); // seq -> a live event beyond a gap, applied once the gap is filled
+    this.lastHeard = Date.now();
+    this.quietTimer = setInterval(() => this.checkQuiet(), QUIET_MS);
     this.classRule = null;
     this.followed = new Set(); // jobs this page has shown: the class rule never switches back to one by itself
     this.known = new Map(); // id -> the latest announcement of each accepted job that may still be live
@@ -40,6 +49,8 @@ class JobStream {
     this.state = state;
     this.lastSeq = 0;
     this.events = [];
+    this.held.clear();
+    this.lastHeard = Date.now();
     this.followed.add(jobId);
     if (this.socket.connected) this.subscribe();
   }
@@ -94,25 +105,66 @@ class JobStream {
     return jobs;
   }
 
-  subscribe() {
+  subscribe() { // the history after lastSeq, then live events: at opening and after every reconnect
     const jobId = this.jobId;
-    this.resyncing = true;
     this.socket.emit("subscribe", { job: jobId, after: this.lastSeq }, (answer) => {
-      this.resyncing = false;
       if (answer && answer.error && jobId === this.jobId) this.onEvent({ type: "error", error: answer.error });
     });
   }
 
   receive(event) {
-    if (event.job !== this.jobId || event.seq <= this.lastSeq) return; // another job, or seen already
-    if (event.seq !== this.lastSeq + 1) { // a gap: ask for what is missing
-      if (!this.resyncing) this.subscribe();
+    if (!event || event.job !== this.jobId || !Number.isInteger(event.seq)) return; // another job's
+    this.lastHeard = Date.now();
+    if (event.seq <= this.lastSeq) return; // seen already (a repeat after a resubscribe or a fill)
+    if (event.seq !== this.lastSeq + 1) { // a gap: keep this one, fetch what is missing
+      this.held.set(event.seq, event);
+      this.fillGap();
       return;
     }
+    this.apply(event);
+    this.applyHeld();
+  }
+
+  apply(event) {
     this.lastSeq = event.seq;
     this.events.push(event);
     if (event.type === "state" || event.type === "done") this.state = event.state || this.state;
     this.onEvent(event);
     if (event.type === "done") this.showNextLive();
+  }
+
+  applyHeld() {
+    for (const seq of [...this.held.keys()]) if (seq <= this.lastSeq) this.held.delete(seq);
+    while (this.held.has(this.lastSeq + 1)) {
+      const next = this.held.get(this.lastSeq + 1);
+      this.held.delete(next.seq);
+      this.apply(next);
+    }
+  }
+
+  fillGap() { // the stored events after lastSeq, a page at a time, applied in order
+    if (this.filling || !this.socket.connected || !this.jobId) return;
+    const jobId = this.jobId;
+    this.filling = true;
+    this.socket.emit("history", { job: jobId, after: this.lastSeq }, (answer) => {
+      this.filling = false;
+      if (jobId !== this.jobId || !answer || !Array.isArray(answer.events)) return;
+      const before = this.lastSeq;
+      for (const event of answer.events) if (event.seq === this.lastSeq + 1) this.apply(event);
+      this.applyHeld();
+      if (answer.more || (this.held.size && this.lastSeq > before)) {
+        this.fillGap(); // the next page, or what was stored since
+      } else if (this.held.size) { // the stored history has the same gap: show what came, in order
+        for (const seq of [...this.held.keys()].sort((a, b) => a - b)) this.apply(this.held.get(seq));
+        this.held.clear();
+      }
+    });
+  }
+
+  checkQuiet() { // a live job that has said nothing for a while may have ended unheard
+    if (this.live && this.socket.connected && Date.now() - this.lastHeard >= QUIET_MS) {
+      this.lastHeard = Date.now();
+      this.fillGap();
+    }
   }
 }
