@@ -90,7 +90,7 @@ def prepare(images):
 
 def read(model, x):
     """What `model` answers for uint8 28x28 inputs (indices of its outputs)."""
-    from webapp.core.training import predict_in_batches
+    from webapp.core.job_progress import predict_in_batches
 
     return predict_in_batches(model, x.astype(np.float32) / 255.0).argmax(axis=1)
 
@@ -100,7 +100,8 @@ def train(folder, name, x, y, labels, base_model=None, mnist_path=None):
     `done` event and the wall seconds."""
     from webapp.core.labelled_data import write_npz
     from webapp.core.modelstore import ModelStore
-    from webapp.core.training import EventStream, parse_spec, run_job
+    from webapp.core.job_progress import EventStream
+    from webapp.core.training import parse_spec, run_job
 
     npz = folder / f"{name}.npz"
     write_npz(npz, x, y, labels)

@@ -3,7 +3,7 @@
 1. Trains the same recipe on the same data for the same epochs three ways: as a
    plain `model.fit` script (a child process, at the same lowered CPU priority as
    a job), as that script with the TensorBoard callback a job uses
-   (webapp.core.training.make_tensorboard_callback), and through the app (a real
+   (webapp.core.job_progress.make_tensorboard_callback), and through the app (a real
    server, a real job that writes TensorBoard files, viewers connected over
    Socket.IO). Prints the wall times and the ratios to the plain fit (target: <= 1.05).
    `--runs 3` repeats all three, interleaved, and prints every run.
@@ -43,7 +43,7 @@ from webapp.core.datasets import load_mnist
 net, epochs, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 callbacks = []
 if sys.argv[6] != "-":  # the same TensorBoard callback a job adds
-    from webapp.core.training import make_tensorboard_callback
+    from webapp.core.job_progress import make_tensorboard_callback
     callback, status = make_tensorboard_callback(sys.argv[6])
     assert callback is not None, status
     callbacks.append(callback)

@@ -10,7 +10,8 @@ from webapp.core.drawings import drawn_digits
 from webapp.core.labelled_data import MIN_DRAWINGS_PER_LABEL, write_npz
 from webapp.core.models import LoadError, check_digit_model, load_file
 from webapp.core.modelstore import ModelStore
-from webapp.core.training import EventStream, SpecError, parse_spec, run_job
+from webapp.core.job_progress import EventStream
+from webapp.core.training import SpecError, parse_spec, run_job
 
 from conftest import ROOT
 

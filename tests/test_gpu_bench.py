@@ -113,7 +113,7 @@ def test_the_bench_trains_on_jax_without_tensorflow():
 def test_tensorboard_is_off_with_the_reason_on_jax(tmp_path):
     """A job on JAX trains without TensorBoard and says why: Keras's callback writes through TensorFlow."""
     script = REFUSE_TENSORFLOW + STAND_IN_KERAS + f"""
-from webapp.core.training import make_tensorboard_callback
+from webapp.core.job_progress import make_tensorboard_callback
 callback, status = make_tensorboard_callback({str(tmp_path / "tensorboard")!r})
 print("callback:", callback, "status:", status)
 """ + TENSORFLOW_LOADED

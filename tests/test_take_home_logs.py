@@ -114,7 +114,8 @@ NO_TENSORBOARD = textwrap.dedent("""
     import json, sys
     sys.modules["tensorboard"] = None  # as if it were not installed: import tensorboard raises ImportError
     from webapp.core.modelstore import ModelStore
-    from webapp.core.training import EventStream, parse_spec, run_job
+    from webapp.core.job_progress import EventStream
+    from webapp.core.training import parse_spec, run_job
     events = []
     spec = parse_spec({"net": "mlp", "epochs": 1, "hidden": 16, "data": "sample"})
     run_job(spec, EventStream("no-tb", events.append), lambda: False,

@@ -10,7 +10,8 @@ import pytest
 from webapp.core import xor
 from webapp.core.modelstore import ModelStore
 from webapp.core.models import load_file
-from webapp.core.training import Cancelled, JobSpec
+from webapp.core.job_progress import Cancelled
+from webapp.core.training import JobSpec
 from tests.conftest import ROOT
 
 

@@ -17,9 +17,9 @@ import time
 import keras
 import numpy as np
 
+from webapp.core.job_progress import (Cancelled, JobFailed, make_progress_callback, make_tensorboard_callback,
+                                      predict_in_batches, test_report)
 from webapp.core.labelled_data import DIGIT_LABELS, BadLabelledData, read_npz, too_few
-from webapp.core.training import (Cancelled, JobFailed, make_progress_callback, make_tensorboard_callback,
-                                  predict_in_batches, test_report)
 
 HOLD_OUT = 0.2  # of each label's drawings, kept to test on (at least one)
 CLASS_SHARE = 1 / 3  # of every epoch: the class's drawings, repeated as needed

@@ -403,7 +403,7 @@ def run_job(spec, emit, should_stop, store, model_id=None, keep_failed=None):
     so the teacher may keep it later: webapp.web.xor_api's /api/xor/keep), unless `keep_failed`. By default
     a caller that names the model (the CLI: `train xor` saves models/xor) keeps it either way: it asked for
     that file; a web job names none, so a failed run never becomes anyone's model by itself."""
-    from webapp.core.training import Cancelled, JobFailed
+    from webapp.core.job_progress import Cancelled, JobFailed
 
     if keep_failed is None:
         keep_failed = model_id is not None
@@ -494,7 +494,7 @@ def study(sizes=(2, 4, 6), seeds=100, epochs=1000, learning_rate=0.1, first_seed
 
     def on_epoch(epoch, _losses, _accuracies):
         if should_stop is not None and should_stop():
-            from webapp.core.training import Cancelled
+            from webapp.core.job_progress import Cancelled
 
             raise Cancelled()
         if progress is not None and epoch % report_every == 0 and epoch != epochs:
