@@ -2,6 +2,13 @@
 
     python -m bench.load [--mnist /work/shared/data/mnist.npz | sample] [--seconds 60]
                          [--drawers 100] [--rate 5] [--watchers 100] [--job '{"net": "mlp", ...}']
+                         [--workers N]
+
+With --workers N (N > 1) it runs twice in one go, the same load each time: first the embedded server (one web
+process, a training process of its own), then the distributed mode on this machine: a redis-server it starts
+on a free port, NEURONLAB_WEB_PROCESSES=N web processes behind the Procfile's one port, and one training worker
+(`python -m webapp worker`). It prints both runs' figures, then the throughput ratio (predictions answered a
+second, N processes / 1) and the epoch fan-out p99 of each.
 
 Starts the Procfile's command (gunicorn --config gunicorn.conf.py) on a free
 localhost port (temporary NEURONLAB_HOME, NEURONLAB_MNIST from --mnist, or
@@ -168,8 +175,10 @@ class Watchers:
         def handler(event):
             now = time.perf_counter()
             key = (index, event["job"])
-            self.seen.setdefault(key, []).append(event["seq"])
-            if event["seq"] > self.live_after.get(key, 10**18):
+            seqs = self.seen.setdefault(key, [])
+            first = event["seq"] not in seqs  # a repeat (the page drops it) is not a second arrival
+            seqs.append(event["seq"])
+            if first and event["seq"] > self.live_after.get(key, 10**18):
                 self.received.setdefault((event["job"], event["seq"], event["type"]), []).append(now)
         return handler
 
@@ -184,10 +193,17 @@ class Watchers:
         gevent.pool.Pool(50).map(one, range(len(self.clients)))
 
     def check_order(self):
-        """History then live: 1, 2, 3, ... with no gap, repeat or reordering, at every watcher."""
+        """History then live: every seq 1, 2, 3, ... at every watcher. A repeat or an event out of order is
+        counted, not an error: job-stream.js drops the one and holds the other (several web processes relay
+        events); a lost one is an error (the page would have to ask for it)."""
+        repeats = reordered = 0
         for (index, job), seqs in self.seen.items():
-            if seqs != list(range(1, len(seqs) + 1)):
-                self.errors.append(f"watcher {index}: job {job} events lost, repeated or out of order")
+            if set(seqs) != set(range(1, max(seqs) + 1)):
+                self.errors.append(f"watcher {index}: job {job} events lost")
+            repeats += len(seqs) - len(set(seqs))
+            firsts = list(dict.fromkeys(seqs))
+            reordered += sum(1 for a, b in zip(firsts, firsts[1:]) if b < a)
+        return repeats, reordered
 
     def spreads(self):
         """{type: [first-to-last arrival spread of each event every watcher saw]}, events seen by only some."""
@@ -223,27 +239,66 @@ def draw(client, images, rate, offset, stop_at, latencies, errors):
         next_at += interval
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mnist", default=DEFAULT_MNIST, help="NEURONLAB_MNIST for the server")
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--drawers", type=int, default=100)
-    parser.add_argument("--rate", type=float, default=5, help="predictions a second per drawer")
-    parser.add_argument("--watchers", type=int, default=100)
-    parser.add_argument("--job", type=json.loads, default=DEFAULT_JOB, help="the training job to watch (JSON)")
-    args = parser.parse_args(argv)
+class Helpers:
+    """What the distributed run needs besides the web server: a redis-server and a training worker."""
 
-    mnist = mnist_setting(args.mnist)
+    def __init__(self, home):
+        self.home = Path(home)
+        self.redis_port = free_port()
+        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.redis = self.worker = None
+
+    def start(self, mnist):
+        if shutil.which("redis-server") is None:
+            sys.exit("--workers N > 1 needs redis-server (Debian: apt-get install redis-server)")
+        self.redis = subprocess.Popen(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
+                                       "--save", "", "--appendonly", "no", "--dir", str(self.home)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        env = {**os.environ, "NEURONLAB_HOME": str(self.home / "worker"), "NEURONLAB_REDIS_URL": self.redis_url,
+               "NEURONLAB_MNIST": mnist}
+        log_path = self.home / "worker.log"
+        deadline = time.monotonic() + 30
+        while subprocess.run(["redis-cli", "-p", str(self.redis_port), "ping"], capture_output=True).returncode:
+            if time.monotonic() > deadline:
+                sys.exit("redis-server did not start")
+            time.sleep(0.2)
+        with open(log_path, "wb") as log:
+            self.worker = subprocess.Popen([sys.executable, "-m", "webapp", "worker"], cwd=ROOT, env=env, stdout=log,
+                                           stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while " ready." not in log_path.read_text():
+            if self.worker.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"the training worker did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        return self
+
+    def stop(self):
+        for proc in (self.worker, self.redis):
+            if proc is not None:
+                stop_server(proc)
+
+
+def run(args, mnist, processes):
+    """One run of the load against `processes` web processes (1: the embedded mode); its figures."""
     home = Path(tempfile.mkdtemp(prefix="neuronlab-load-"))
     port = free_port()
     env = {"NEURONLAB_TOKEN": TOKEN, "NEURONLAB_MNIST": mnist, "NEURONLAB_PREDICT_RATE": PREDICT_RATE,
-           "NEURONLAB_TRUST_LOCALHOST": "0"}
+           "NEURONLAB_TRUST_LOCALHOST": "0", "NEURONLAB_REDIS_URL": "", "NEURONLAB_WEB_PROCESSES": str(processes)}
+    helpers = None
+    if processes > 1:
+        helpers = Helpers(home).start(mnist)
+        env["NEURONLAB_REDIS_URL"] = helpers.redis_url
     proc, url = start_server(port, home, env)
-    print(f"server: {' '.join(procfile_command(port))}  (home {home})\n"
+    mode = (f"{processes} web processes, Redis {helpers.redis_url}, one training worker" if helpers else
+            "1 web process (the embedded mode)")
+    print(f"\n== {mode}\nserver: {' '.join(procfile_command(port))}  (home {home})\n"
           f"  with NEURONLAB_PREDICT_RATE={PREDICT_RATE} (per address), NEURONLAB_MAX_SOCKETS_PER_ADDRESS "
-          f"{os.environ.get('NEURONLAB_MAX_SOCKETS_PER_ADDRESS', 'default')}: each client has its own address",
-          flush=True)
+          f"{os.environ.get('NEURONLAB_MAX_SOCKETS_PER_ADDRESS', 'default')}: each client has its own address; "
+          f"NEURONLAB_INFERENCE_PROCESSES {os.environ.get('NEURONLAB_INFERENCE_PROCESSES', 'default (2)')} "
+          "per web process", flush=True)
     errors, latencies, clients, jobs = [], [], [], []
+    others = []  # (role, TreeCPU) of the distributed mode's redis-server and training worker
+    drawers, watchers = [], Watchers([])
     try:
         ensure_digit_model(url, home)
         images = digit_images()
@@ -252,7 +307,7 @@ def main(argv=None):
         clients = drawers + watchers.clients
         print(f"{len(clients)} clients connected ({args.drawers + args.watchers - len(clients)} could not)",
               flush=True)
-        for _ in range(3):  # a first prediction loads the model in each inference worker: not part of the run
+        for _ in range(3 * processes):  # a first prediction loads the model in each inference worker: not measured
             gevent.joinall([gevent.spawn(c.call, "predict", {"image": images[0]}, timeout=120) for c in drawers])
 
         def start_job():
@@ -263,13 +318,20 @@ def main(argv=None):
 
         server_cpu = TreeCPU(proc.pid, server_role)
         server_cpu.start()  # before the job: the processes there now are the inference workers
+        if helpers:
+            others = [("redis-server", TreeCPU(helpers.redis.pid, lambda *_: "redis-server")),
+                      ("training worker (Celery)", TreeCPU(helpers.worker.pid, lambda *_: "training worker"))]
+            for _, tree in others:
+                tree.start()
         start_job()  # and wait for it to train (its process loads TensorFlow first): the window sees a live job
         waited_until = time.perf_counter() + 120
         while not watchers.received and time.perf_counter() < waited_until:
             gevent.sleep(0.2)
-        sampler = watch_cpu(server_cpu)
+        samplers = [watch_cpu(server_cpu)] + [watch_cpu(tree) for _, tree in others]
         lag = LoopLag()
         server_cpu.restart()
+        for _, tree in others:
+            tree.restart()
         own_before, started = own_cpu_seconds(), time.perf_counter()
         stop_at = started + args.seconds
         print(f"running for {args.seconds:.0f} s: {len(drawers)} drawers x {args.rate:g}/s, "
@@ -286,7 +348,10 @@ def main(argv=None):
         own_cpu = own_cpu_seconds() - own_before
         lags = lag.stop()
         server_cpu.sample()
-        sampler.kill()
+        for _, tree in others:
+            tree.sample()
+        for sampler in samplers:
+            sampler.kill()
         gevent.sleep(1)  # events in flight at the end
         for job_id in jobs:
             requests.delete(f"{url}/api/jobs/{job_id}", headers=TEACHER, timeout=30)
@@ -297,9 +362,11 @@ def main(argv=None):
         for client in clients:
             client.close()
         stop_server(proc)
+        if helpers:
+            helpers.stop()
         shutil.rmtree(home, ignore_errors=True)  # the job database and models of this run only
 
-    watchers.check_order()
+    repeats, reordered = watchers.check_order()
     errors += watchers.errors
     spreads, partial = watchers.spreads()
     print(f"errors: {len(errors)}")
@@ -316,15 +383,52 @@ def main(argv=None):
               f"p99 {percentile(values, 99) * 1000:.1f} ms")
     if partial:
         print(f"events not seen by every watcher (at the start or end of the window, while subscribing): {partial}")
+    print(f"repeated events (dropped by the page): {repeats}; out of order (held by the page): {reordered}")
     print(cpu_line("load generator (this process)", own_cpu, wall))
     print(f"  its event loop's lag: p50 {lags[0] * 1000:.1f} ms, p99 {lags[1] * 1000:.1f} ms, "
           f"max {lags[2] * 1000:.0f} ms (latencies above include it)")
     for role, seconds in sorted(server_cpu.by_role().items()):
         print(cpu_line(f"server: {role}", seconds, wall))
+    for name, tree in others:
+        print(cpu_line(name, sum(tree.by_role().values()), wall))
     p99 = percentile(latencies, 99)
     epoch_p99 = percentile(spreads["epoch"], 99)
     ok = not errors and latencies and p99 <= 0.150 and spreads["epoch"] and epoch_p99 <= 0.100
     print("targets (0 errors, prediction p99 <= 150 ms, epoch fan-out p99 <= 100 ms):", "met" if ok else "NOT met")
+    return {"processes": processes, "errors": len(errors), "throughput": len(latencies) / wall, "p99": p99,
+            "epoch_p99": epoch_p99, "epochs": len(spreads["epoch"])}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mnist", default=DEFAULT_MNIST, help="NEURONLAB_MNIST for the server")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--drawers", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=5, help="predictions a second per drawer")
+    parser.add_argument("--watchers", type=int, default=100)
+    parser.add_argument("--job", type=json.loads, default=DEFAULT_JOB, help="the training job to watch (JSON)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="web processes; N > 1 runs 1 process, then N with Redis and a training worker")
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be 1 or more")
+
+    mnist = mnist_setting(args.mnist)
+    load = os.getloadavg()
+    print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} before the runs")
+    results = [run(args, mnist, 1)]
+    if args.workers > 1:
+        results.append(run(args, mnist, args.workers))
+        one, many = results
+        print(f"\n== {many['processes']} web processes against 1, same load, same run")
+        print(f"throughput: {many['throughput']:.0f}/s against {one['throughput']:.0f}/s predictions answered: "
+              f"ratio {many['throughput'] / one['throughput']:.2f}")
+        print(f"prediction p99: {many['p99'] * 1000:.1f} ms against {one['p99'] * 1000:.1f} ms")
+        print(f"epoch fan-out p99: {many['epoch_p99'] * 1000:.1f} ms against {one['epoch_p99'] * 1000:.1f} ms "
+              f"({many['epochs']} and {one['epochs']} epochs seen by every watcher)")
+        print(f"errors: {many['errors']} and {one['errors']}")
+    load = os.getloadavg()
+    print(f"machine: load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} after the runs")
     return 0
 
 
