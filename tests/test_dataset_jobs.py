@@ -98,14 +98,20 @@ def test_a_letters_job_trains_a_model_that_answers_with_the_datasets_labels(lab_
     assert answer["labels"] == labels and answer["label"] in labels and len(answer["probabilities"]) == 3
 
 
-def test_class_digits_fine_tunes_the_class_s_active_model(lab_server):
+@pytest.fixture(scope="module")
+def fine_tuning(lab_server):
+    """A finished class-digits job (5 drawings of each digit), and the active mlp it started from."""
     for digit in range(10):
         for seed in range(5):
             add(lab_server, "class-digits", str(digit), drawn_png(digit, seed=100 + seed), client=f"pupil-{seed:04d}")
     active = requests.get(lab_server.url + "/api/models", timeout=60).json()["active"]["mlp"]
     started = post(lab_server, "/api/jobs", json={"net": "mlp", "data": "class-digits", "epochs": 1})
     assert started.status_code == 202, started.text
-    job = finished(lab_server, started.json()["id"])
+    return finished(lab_server, started.json()["id"]), active
+
+
+def test_class_digits_fine_tunes_the_class_s_active_model(lab_server, fine_tuning):
+    job, active = fine_tuning
     assert job["state"] == "succeeded", job.get("error")
     assert job["params"]["dataset"]["base_model"] == active
     result = next(e for e in job["events"] if e["type"] == "done")["result"]
@@ -113,3 +119,20 @@ def test_class_digits_fine_tunes_the_class_s_active_model(lab_server):
     assert set(result["per_label"]["before"]) == set(result["per_label"]["after"]) == set(result["per_label"]["labels"])
     meta = requests.get(f"{lab_server.url}/api/models/{result['model']}", timeout=60).json()
     assert meta.get("base_model") == active and not meta.get("labels"), "a fine-tuned digit model stays a digit model"
+
+
+def test_train_page_shows_each_label_before_and_after_fine_tuning(lab_server, fine_tuning, open_page):
+    """A student's phone opening /train replays the latest job: a dataset job's card has a row per label, with
+    the held-out drawings and the old and new model's accuracy on them."""
+    job, _ = fine_tuning
+    per_label = next(e for e in job["events"] if e["type"] == "done")["result"]["per_label"]
+    page = open_page(lab_server.url + "/train", size=(393, 851))
+    page.wait_for_selector("#per-label:not([hidden])", timeout=60_000)
+    table = page.locator("#per-label-table")
+    header = table.locator("tr").first.inner_text()
+    assert "Before" in header and "After" in header, header
+    rows = table.locator("tr").all_inner_texts()[1:]
+    assert [row.split()[0] for row in rows] == per_label["labels"]
+    first = rows[0].split()
+    assert first[1] == str(per_label["held_out"]["0"])
+    assert page.evaluate("document.documentElement.scrollWidth") <= 393, "nothing wider than the phone"
