@@ -59,8 +59,16 @@ def _pool_process_started(**_):
     from webapp.core.execution.local import exit_with_parent
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Not lower_priority(): its setsid would take the job out of the worker's process group. Linux ranks nice
+    # values only within a session's autogroup, so the worker's whole session (an idle Celery main process and
+    # this one) gets autogroup nice 19 too: beside web processes on one host, predictions come first.
     try:
-        os.nice(19)  # not lower_priority(): its setsid would take the job out of the worker's process group
+        with open("/proc/self/autogroup", "w") as f:
+            f.write("19")
+    except OSError:  # no autogroup here, or not allowed: plain nice still applies
+        pass
+    try:
+        os.nice(19)
     except OSError:
         pass
     exit_with_parent(os.getppid())
