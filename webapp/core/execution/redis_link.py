@@ -61,6 +61,7 @@ def redis_client(url, read_timeout=READ_TIMEOUT_S):
 def check_redis(url):
     """Ping Redis once, quickly; RedisUnavailable says which URL and why."""
     try:
+        import celery  # noqa: F401  (the web sends tasks, the worker runs them)
         import redis
     except ImportError:
         raise RedisUnavailable("NEURONLAB_REDIS_URL is set but the redis and celery packages are not installed: "
