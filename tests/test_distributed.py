@@ -18,8 +18,8 @@ import pytest
 import requests
 import socketio
 
-from tests.conftest import ROOT, ServerProcess, free_port
-from tests.drawing import data_url, drawn_png
+from conftest import ROOT, ServerProcess, free_port
+from drawing import data_url, drawn_png
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
                                 reason="needs Debian's redis-server (make test installs it)")
@@ -180,7 +180,7 @@ def cluster(tmp_path_factory):
     """Redis, two web processes on one shared home, and a worker on a home of its own."""
     folder = tmp_path_factory.mktemp("distributed")
     redis_server = RedisServer(folder).start()
-    env = {"NEURONLAB_REDIS_URL": redis_server.url}
+    env = {"NEURONLAB_REDIS_URL": redis_server.url, "NEURONLAB_DRAWING_RATE": "0"}
     webs = [ServerProcess(folder / "web-home", env=env) for _ in range(2)]
     threads = [threading.Thread(target=web.start) for web in webs]  # both load TensorFlow at once
     for thread in threads:
@@ -196,6 +196,9 @@ def cluster(tmp_path_factory):
     for web in webs:
         web.stop()
     redis_server.stop()
+    for log in [web.log for web in webs] + [worker.log]:  # faults are handled, not crashed through
+        text = log.read_text()
+        assert "Traceback" not in text, text[text.index("Traceback") - 300:][:3000]
 
 
 def ok(response):
@@ -271,6 +274,29 @@ def test_a_train_page_on_one_process_follows_a_job_started_through_the_other(clu
                              "document.querySelector('#job-state').textContent)", timeout=WAIT_S * 1000)
     assert viewer.text_content("#job-state") == "succeeded", viewer.text_content("#job-error")
     assert re.fullmatch(r"Finished: 3 epochs in .+ s", viewer.text_content("#progress-final"))
+
+
+def test_a_dataset_job_takes_its_drawings_to_a_worker_without_the_web_disk(cluster):
+    from test_dataset_jobs import letter_png
+
+    a, b = cluster["webs"]
+    labels = ["A", "B", "C"]
+    created = requests.post(a.url + "/api/datasets", json={"name": "abc", "labels": labels},
+                            headers=a.teacher_headers(), timeout=60)
+    assert created.status_code == 201, created.text
+    dataset = created.json()["dataset"]
+    for index, letter in enumerate(labels * 6):
+        web = (a, b)[index % 2]  # drawings through both processes, into the one shared dataset
+        added = requests.post(f"{web.url}/api/datasets/{dataset['id']}/drawings", timeout=60,
+                              json={"image": data_url(letter_png(letter, index)), "label": letter,
+                                    "client": f"browser-{index:04d}"})
+        assert added.status_code == 201, added.text
+    job_id = start_job(b, {"net": "mlp", "data": dataset["id"], "epochs": 1})
+    final = wait_final(a, job_id)
+    assert final["state"] == "succeeded", final
+    meta = requests.get(f"{a.url}/api/models/{final['model']}", timeout=60).json()
+    assert meta["labels"] == labels and meta["dataset"] == dataset["id"]
+    assert not list((cluster["home"] / "job-data").glob("*")), "the job's data goes when the job ends"
 
 
 def test_cancel_through_the_other_process_stops_the_worker(cluster):
