@@ -43,6 +43,7 @@ def make_celery(redis_url):
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # a worker waits out a Redis restart
+        worker_cancel_long_running_tasks_on_connection_loss=False,  # ...and its job goes on training meanwhile
         broker_transport_options={"socket_connect_timeout": names.CONNECT_TIMEOUT_S, "socket_timeout": 30,
                                   "visibility_timeout": 24 * 3600},
         redis_socket_connect_timeout=names.CONNECT_TIMEOUT_S,
@@ -97,27 +98,33 @@ def run_remote_job(redis_url, job_id, spec_dict, start_seq, model_id=None, npz_b
     settings = Settings.from_env()
     watch = JobWatch(client, job_id).start()
     sender = EventSender(client, job_id)
+    emit = EventStream(job_id, sender.put, start_seq=start_seq)
     folder = Path(tempfile.mkdtemp(prefix="neuronlab-job-"))
+    delivered = False
     try:
-        spec = JobSpec(**spec_dict)
-        if npz_b64 is not None:  # the class's drawings, as the web wrote them for this job
-            path = folder / "dataset.npz"
-            path.write_bytes(base64.b64decode(npz_b64))
-            spec.dataset = {**(spec.dataset or {}), "npz": str(path)}
-        store = _job_store(folder, settings, base_model)
-        sender.model_folder = store.folder
-        emit = EventStream(job_id, sender.put, start_seq=start_seq)
-        emit("state", state="starting", host=socket.gethostname(), device=_device())
-        from webapp.core.datasets import local_mnist_path
+        try:
+            spec = JobSpec(**spec_dict)
+            if npz_b64 is not None:  # the class's drawings, as the web wrote them for this job
+                path = folder / "dataset.npz"
+                path.write_bytes(base64.b64decode(npz_b64))
+                spec.dataset = {**(spec.dataset or {}), "npz": str(path)}
+            store = _job_store(folder, settings, base_model)
+            sender.model_folder = store.folder
+            emit("state", state="starting", host=socket.gethostname(), device=_device())
+            from webapp.core.datasets import local_mnist_path
 
-        final = run_job(spec, emit, watch.stopped.is_set, store, mnist_path=local_mnist_path(settings.mnist),
-                        model_id=model_id, tensorboard_dir=tensorboard_folder(settings.home, job_id))
-        if not sender.finish(DELIVERY_GIVE_UP_S):
+            final = run_job(spec, emit, watch.stopped.is_set, store, mnist_path=local_mnist_path(settings.mnist),
+                            model_id=model_id, tensorboard_dir=tensorboard_folder(settings.home, job_id))
+        except Exception as exc:  # before the runner (it reports its own failures): the job must still end
+            log.exception("job %s could not run", job_id)
+            final = emit("done", state="failed", error=f"the worker could not run the job: {type(exc).__name__}")
+        delivered = sender.finish(DELIVERY_GIVE_UP_S)
+        if not delivered:
             log.error("job %s: Redis did not take its events within %d s; the web fails the job",
                       job_id, DELIVERY_GIVE_UP_S)
         return final["state"]
     finally:
-        watch.stop()
+        watch.stop(finished=delivered)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -171,12 +178,16 @@ class JobWatch:
             except Exception:
                 pass
 
-    def stop(self):
-        """The job has ended and its events are on the stream: the key now says so for a while, so that a web
-        process still reading towards the `done` does not take the silence for a lost worker."""
+    def stop(self, finished):
+        """`finished`: the job's events, its `done` last, are on the stream; the key says so for a while, so that
+        a web process still reading towards the `done` does not take the silence for a lost worker. Otherwise
+        the key goes, and the web's watcher ends the job."""
         self._done.set()
         try:
-            self.client.set(names.alive_key(self.job_id), "finished", ex=names.FINISHED_TTL_S)
+            if finished:
+                self.client.set(names.alive_key(self.job_id), "finished", ex=names.FINISHED_TTL_S)
+            else:
+                self.client.delete(names.alive_key(self.job_id))
         except Exception:
             pass
 
@@ -201,6 +212,7 @@ class EventSender:
             self._changed.notify_all()
 
     def _run(self):
+        away = False
         while True:
             with self._changed:
                 while self._sent >= len(self._events):
@@ -212,8 +224,13 @@ class EventSender:
                     with self._changed:
                         self._sent += 1
                         self._changed.notify_all()
+                if away:
+                    log.warning("job %s: Redis is back; every event was sent again", self.job_id)
+                    away = False
             except Exception as exc:  # Redis away (or restarted): all again, from the first, once it is back
-                log.warning("job %s: could not send events to Redis (%s); retrying", self.job_id, exc)
+                if not away:
+                    log.warning("job %s: could not send events to Redis (%s); they wait here", self.job_id, exc)
+                    away = True
                 with self._changed:
                     self._sent = 0
                 time.sleep(RESEND_PAUSE_S)
