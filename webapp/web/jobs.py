@@ -8,7 +8,8 @@ from flask_socketio import emit, leave_room
 
 from webapp.core.datasets import data_choices
 from webapp.core.recipes import OPTIMIZER_NAMES, RECIPES
-from webapp.core.training import LIMITS, metrics_csv
+from webapp.core.job_progress import metrics_csv
+from webapp.core.training import LIMITS
 from webapp.web.auth import teacher_required
 from webapp.web.job_manager import MAX_SEQ, JobManager, public_job, room, storable
 from webapp.web.lab import ApiError, current_lab

@@ -87,7 +87,8 @@ def run_remote_job(redis_url, job_id, spec_dict, start_seq, model_id=None, npz_b
     """Train one job for the web: `base_model` is {"id", "keras": base64, "json": text} of the model a dataset
     job fine-tunes when the worker's shipped models lack it. Returns how it ended (nobody reads it but logs)."""
     from webapp.config import Settings
-    from webapp.core.training import EventStream, JobSpec, run_job, tensorboard_folder
+    from webapp.core.job_progress import EventStream, tensorboard_folder
+    from webapp.core.training import JobSpec, run_job
 
     client = names.redis_client(redis_url)
     if not client.set(names.claim_key(job_id), socket.gethostname(), nx=True, ex=names.CLAIM_TTL_S):
