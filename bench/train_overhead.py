@@ -159,7 +159,7 @@ def main(argv=None):
     parser.add_argument("--no-predict", action="store_true", help="skip the prediction latency part")
     args = parser.parse_args(argv)
 
-    from webapp.core.training import NICENESS
+    from webapp.core.execution.local import NICENESS
 
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
     with tempfile.TemporaryDirectory() as home:

@@ -120,7 +120,8 @@ def worker_command(args):
 
 def train_command(args):
     from webapp.core.modelstore import ModelStore
-    from webapp.core.training import EventStream, SpecError, parse_spec, run_job
+    from webapp.core.job_progress import EventStream
+    from webapp.core.training import SpecError, parse_spec, run_job
 
     dataset = None
     if args.data not in ("mnist", "sample"):

@@ -7,17 +7,13 @@ every runner shares, is in core.job_progress.
 """
 import contextlib
 import math
-import os
 import re
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from webapp.core.job_progress import (Cancelled, EventStream, JobFailed, make_progress_callback,  # noqa: F401
-                                      make_tensorboard_callback, metrics_csv, tensorboard_folder, test_report)
-# EventStream, metrics_csv and tensorboard_folder are here for importers not yet moved to core.job_progress
+from webapp.core.job_progress import Cancelled, JobFailed, make_progress_callback, make_tensorboard_callback, test_report
 from webapp.core.recipes import OPTIMIZER_NAMES, RECIPES
 
 DRAWINGS_PER = 10  # with augment, one synthetic canvas drawing joins every 10 MNIST digits
@@ -240,60 +236,3 @@ def _train_digits(spec, emit, should_stop, store, mnist_path, verbose, model_id,
     saved_id = store.save(model, meta, model_id=model_id)
     return {**report, "model": saved_id, "seconds": round(seconds, 1), "device": device,
             "data": mnist.source, "parameters": meta["parameters"]}
-
-
-# -- in a worker's child process -------------------------------------------------
-
-NICENESS = 19  # the lowest priority: training yields the CPU to the web process, so predictions stay fast
-
-
-def child_main(job_id, spec_dict, start_seq, events, stop, settings, parent_pid):
-    """The entry point of a worker's child process (webapp.web.worker.LocalWorker):
-    train one job at low CPU priority and put its events on the queue `events`;
-    `stop` is the cancel flag."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    lower_priority()
-    exit_with_parent(parent_pid)
-
-    from webapp.core.datasets import local_mnist_path
-    from webapp.core.modelstore import ModelStore
-
-    store = ModelStore(settings.home / "models", shipped=[settings.models], owner=False)
-    emit = EventStream(job_id, events.put, start_seq=start_seq)
-    # A web job never downloads: it reads the file the server named, or Keras's cache (checked at POST time).
-    run_job(JobSpec(**spec_dict), emit, stop.is_set, store, mnist_path=local_mnist_path(settings.mnist),
-            tensorboard_dir=tensorboard_folder(settings.home, job_id))
-    events.close()
-    events.join_thread()  # every event is in the pipe before the process ends
-
-
-def lower_priority():
-    """Nice 19 for this process. Linux ranks nice values only among the
-    processes of one session (autogroup), so the job also takes a session of
-    its own at autogroup nice 19: otherwise it would get a full share against
-    everything else on the machine, the teacher's browser included."""
-    if hasattr(os, "setsid"):
-        try:
-            os.setsid()
-            with open("/proc/self/autogroup", "w") as f:
-                f.write(str(NICENESS))
-        except OSError:  # no autogroup here, or not allowed: plain nice still applies
-            pass
-    try:
-        os.nice(NICENESS)
-        for thread_id in os.listdir("/proc/self/task"):  # threads started before now keep their nice
-            os.setpriority(os.PRIO_PROCESS, int(thread_id), NICENESS)
-    except (OSError, AttributeError):  # no /proc (not Linux): os.nice was enough
-        pass
-
-
-def exit_with_parent(parent_pid):
-    """If the web process dies, nobody reads our events: stop at once."""
-
-    def watch():
-        while True:
-            if os.getppid() != parent_pid:
-                os._exit(1)
-            threading.Event().wait(1.0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

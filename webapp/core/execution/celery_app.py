@@ -57,7 +57,7 @@ def make_celery(redis_url):
 def _pool_process_started(**_):
     """In each pool process: low CPU priority (a worker beside a web server leaves predictions their CPU), and
     exit when the worker's main process dies (kill -9 must not leave a job training alone)."""
-    from webapp.core.execution.local import exit_with_parent
+    from webapp.core.execution.local import NICENESS, exit_with_parent
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Not lower_priority(): its setsid would take the job out of the worker's process group. Linux ranks nice
@@ -65,11 +65,11 @@ def _pool_process_started(**_):
     # this one) gets autogroup nice 19 too: beside web processes on one host, predictions come first.
     try:
         with open("/proc/self/autogroup", "w") as f:
-            f.write("19")
+            f.write(str(NICENESS))
     except OSError:  # no autogroup here, or not allowed: plain nice still applies
         pass
     try:
-        os.nice(19)
+        os.nice(NICENESS)
     except OSError:
         pass
     exit_with_parent(os.getppid())

@@ -1,7 +1,6 @@
 """The embedded mode: each job in a child process on this machine, one at a time (the web's JobManager queues).
 
-`LocalWorker.submit` starts the child with spawn; the child runs `child_main` (webapp.core.training for now: it
-moves here) at the lowest CPU priority and puts its events on a multiprocessing queue, which a relay thread hands
+`LocalWorker.submit` starts the child with spawn; the child runs `child_main` (below) at the lowest CPU priority and puts its events on a multiprocessing queue, which a relay thread hands
 to `manager.publish` in order. When the child exits, `manager.worker_finished(job_id, reason)` says why if it
 never sent a `done` (killed, out of memory). The remote side of the same interface is webapp.core.execution.remote.
 """
@@ -10,8 +9,6 @@ import os
 import queue
 import signal
 import threading
-
-from webapp.core.training import child_main, exit_with_parent, lower_priority  # noqa: F401  (moving here)
 
 CANCEL_GRACE_S = 20  # after a cancel, a job that has not stopped by then is terminated
 POLL_S = 0.5
@@ -101,3 +98,61 @@ class LocalWorker:
         for process, stop in running:
             stop.set()
             process.terminate()
+
+
+# -- in a worker's child process -------------------------------------------------
+
+NICENESS = 19  # the lowest priority: training yields the CPU to the web process, so predictions stay fast
+
+
+def child_main(job_id, spec_dict, start_seq, events, stop, settings, parent_pid):
+    """The entry point of LocalWorker's child process: train one job at low CPU priority and put its events on
+    the queue `events`; `stop` is the cancel flag."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    lower_priority()
+    exit_with_parent(parent_pid)
+
+    from webapp.core.datasets import local_mnist_path
+    from webapp.core.job_progress import EventStream, tensorboard_folder
+    from webapp.core.modelstore import ModelStore
+    from webapp.core.training import JobSpec, run_job
+
+    store = ModelStore(settings.home / "models", shipped=[settings.models], owner=False)
+    emit = EventStream(job_id, events.put, start_seq=start_seq)
+    # A web job never downloads: it reads the file the server named, or Keras's cache (checked at POST time).
+    run_job(JobSpec(**spec_dict), emit, stop.is_set, store, mnist_path=local_mnist_path(settings.mnist),
+            tensorboard_dir=tensorboard_folder(settings.home, job_id))
+    events.close()
+    events.join_thread()  # every event is in the pipe before the process ends
+
+
+def lower_priority():
+    """Nice 19 for this process. Linux ranks nice values only among the
+    processes of one session (autogroup), so the job also takes a session of
+    its own at autogroup nice 19: otherwise it would get a full share against
+    everything else on the machine, the teacher's browser included."""
+    if hasattr(os, "setsid"):
+        try:
+            os.setsid()
+            with open("/proc/self/autogroup", "w") as f:
+                f.write(str(NICENESS))
+        except OSError:  # no autogroup here, or not allowed: plain nice still applies
+            pass
+    try:
+        os.nice(NICENESS)
+        for thread_id in os.listdir("/proc/self/task"):  # threads started before now keep their nice
+            os.setpriority(os.PRIO_PROCESS, int(thread_id), NICENESS)
+    except (OSError, AttributeError):  # no /proc (not Linux): os.nice was enough
+        pass
+
+
+def exit_with_parent(parent_pid):
+    """If the web process dies, nobody reads our events: stop at once."""
+
+    def watch():
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            threading.Event().wait(1.0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
