@@ -121,7 +121,8 @@ class Settings:
 def model_store(settings=None, owner=True):
     """The model store: trained and uploaded models in the instance folder,
     and the shipped ones in models/ (`owner`: see ModelStore)."""
-    from webapp.core.modelstore import ModelStore
+    from webapp.core.modelstore import SHARED_FOLDER_GRACE_S, ModelStore
 
     settings = settings or Settings.from_env()
-    return ModelStore(Path(settings.home) / "models", shipped=[settings.models], owner=owner)
+    return ModelStore(Path(settings.home) / "models", shipped=[settings.models], owner=owner,
+                      leftover_age=SHARED_FOLDER_GRACE_S if settings.redis_url else 0)

@@ -23,6 +23,9 @@ FILE_MODE = 0o666 & ~_UMASK  # mkstemp makes 0600 files; saved files get the usu
 
 MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 TMP_PREFIX = ".tmp-"
+# Several web processes share an instance folder in the distributed mode: a temporary file younger than this may
+# be another process's save in progress, so a starting process leaves it (an upload or a save takes minutes at most).
+SHARED_FOLDER_GRACE_S = 900
 RECHECK_S = 1.0  # a model saved by another process shows up within this
 NAMES_FILE = "_names.json"  # the teacher's names, by id; "_" can start no model id, so it is never a model
 MAX_NAME = 80
@@ -117,6 +120,14 @@ def clean_name(name):
     return name
 
 
+def _age(path):
+    """Seconds since `path` was last written (0 when it is gone)."""
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0
+
+
 def _unlink(path):
     try:
         os.unlink(path)
@@ -140,10 +151,10 @@ def without_optimizer(model):
 class ModelStore:
     """Models in `folder` (writable) and in `shipped` folders (read-only defaults)."""
 
-    def __init__(self, folder, shipped=(), owner=True):
-        """`owner`: this process owns the folder and removes half-written files left by a crash. Other
-        processes that save into it (a training job, an inference worker) must not: they could delete a
-        save in progress."""
+    def __init__(self, folder, shipped=(), owner=True, leftover_age=0):
+        """`owner`: this process owns the folder and removes half-written files left by a crash, those older
+        than `leftover_age` seconds. Other processes that save into it (a training job, an inference worker)
+        must not: they could delete a save in progress."""
         self.folder = Path(folder)
         self.shipped = [Path(p) for p in shipped]
         self._lock = threading.Lock()
@@ -152,14 +163,15 @@ class ModelStore:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             if owner:
-                self.remove_leftovers()
+                self.remove_leftovers(leftover_age)
         except OSError:  # a read-only or full instance folder: shipped models still serve; saves fail then
             pass
 
-    def remove_leftovers(self):
-        """Temporary files are only ever half-written models: drop them."""
+    def remove_leftovers(self, older_than=0):
+        """Temporary files are only ever half-written models: drop those older than `older_than` seconds."""
         for leftover in self.folder.glob(TMP_PREFIX + "*"):
-            _unlink(leftover)
+            if older_than <= 0 or _age(leftover) > older_than:
+                _unlink(leftover)
 
     def _folders(self):
         return [self.folder, *self.shipped]

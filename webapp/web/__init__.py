@@ -49,10 +49,12 @@ def create_app(settings=None):
     lab.limiter = RateLimiter(settings.predict_rate)
     lab.connections = Connections(settings.max_sockets_per_address)
 
-    from webapp.web import api, auth, datasets_api, downloads, events, inspect_api, jobs, pages, xor_api
+    from webapp.web import (api, auth, datasets_api, datasets_events, downloads, events, inspect_api, jobs, pages,
+                            rounds, sharing, xor_api)
 
     auth.init_app(app)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(sharing.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(downloads.bp)
     app.register_blueprint(inspect_api.bp)
@@ -60,6 +62,8 @@ def create_app(settings=None):
     jobs.init_app(app, socketio, lab)
     xor_api.init_app(app, socketio, lab)
     datasets_api.init_app(app, socketio, lab)
+    rounds.init_app(app, socketio, lab)
+    datasets_events.register(socketio, lab)
 
     @app.errorhandler(ApiError)
     def api_error(exc):

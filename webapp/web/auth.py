@@ -52,10 +52,6 @@ def init_app(app):
             response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=COOKIE_MAX_AGE)
         return response
 
-    from webapp.web import sharing
-
-    sharing.init_app(app)
-
 
 def _settings():
     return current_lab().settings

@@ -9,7 +9,7 @@ input comes from an inference worker (`predictor.preprocess`), the canvas image 
 import logging
 from contextlib import contextmanager
 
-from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from flask import Blueprint, Response, jsonify, request, send_file
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.core.class_data import DatasetError, DatasetStore, check_client, check_guess, shown, storable
@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("datasets", __name__, url_prefix="/api")
 
 MAX_LIST = 500  # drawings in one GET .../drawings
-LIMITER = "neuronlab.drawing_limiter"  # app.extensions key: drawings per address
 IMAGE_TYPES = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif", b"RIFF": "image/webp"}
 
 
@@ -34,12 +33,7 @@ def room(dataset_id):
 
 
 def store():
-    """The DatasetStore; 507 when the instance folder could not hold one at start-up."""
-    datasets = current_lab().datasets
-    if datasets is None:
-        problem = current_app.extensions.get("neuronlab.datasets_problem") or "the server cannot write its datasets"
-        raise ApiError(507, f"the class's datasets are unavailable: {problem}", reason="unavailable")
-    return datasets
+    return current_lab().dataset_store()
 
 
 @contextmanager
@@ -114,7 +108,7 @@ def delete_dataset(dataset_id):
 # -- drawings ------------------------------------------------------------------------
 
 def drawing_limiter():
-    return current_app.extensions[LIMITER]
+    return current_lab().drawing_limiter
 
 
 def add_drawing(dataset_id, body):
@@ -302,7 +296,7 @@ def open_store(lab, app):
         return DatasetStore(lab.home, **limits_)
     except Exception as exc:  # sqlite3.Error or OSError: a read-only, full or damaged instance folder
         reason = storage_reason(exc)
-        app.extensions["neuronlab.datasets_problem"] = reason[1] if reason else "its file cannot be opened"
+        lab.datasets_problem = reason[1] if reason else "its file cannot be opened"
         log.warning("the class's datasets cannot be written (%s): they are read-only until a restart", exc)
     try:  # the gallery still shows what the class drew; every write answers 507
         return DatasetStore(lab.home, read_only=True, **limits_)
@@ -312,11 +306,8 @@ def open_store(lab, app):
 
 
 def init_app(app, socketio, lab):
-    from webapp.web import datasets_events, rounds
-
+    """The store and the drawing limiter (the app factory registers rounds and the Socket.IO events)."""
     lab.datasets = open_store(lab, app)
     per_minute = lab.settings.drawing_rate
-    app.extensions[LIMITER] = RateLimiter(per_minute / 60.0, burst=max(1.0, per_minute / 4))
-    rounds.init_app(app, socketio, lab)
+    lab.drawing_limiter = RateLimiter(per_minute / 60.0, burst=max(1.0, per_minute / 4))
     app.register_blueprint(bp)
-    datasets_events.register(socketio, lab)

@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 from webapp.config import model_store
 from webapp.core.inference import InferenceWorkers
 from webapp.core.models import LoadError
-from webapp.core.modelstore import TMP_PREFIX, UnknownModel, atomic_write_json, valid_id
+from webapp.core.modelstore import SHARED_FOLDER_GRACE_S, TMP_PREFIX, UnknownModel, atomic_write_json, valid_id
 from webapp.core.recipes import DIGIT_NETWORKS
 from webapp.core.preprocess import BlankImage
 
@@ -99,15 +100,19 @@ def write_problem(folder):
     return None
 
 
-def remove_upload_leftovers(uploads):
-    """A server killed mid-upload leaves `uploads/.tmp-*` files (and extraction folders): drop them."""
+def remove_upload_leftovers(uploads, older_than=0):
+    """A server killed mid-upload leaves `uploads/.tmp-*` files (and extraction folders): drop those older than
+    `older_than` seconds (with several web processes, a younger one may be another's upload in progress)."""
     removed = []
     try:
         leftovers = list(Path(uploads).glob(TMP_PREFIX + "*"))
     except OSError:
         return removed
+    now = time.time()
     for leftover in leftovers:
         try:
+            if older_than > 0 and now - leftover.stat().st_mtime <= older_than:
+                continue
             if leftover.is_dir() and not leftover.is_symlink():
                 shutil.rmtree(leftover)
             else:
@@ -155,7 +160,7 @@ class Lab:
             log.warning("%s (%s): every write will be answered 507; predictions go on",
                         self.write_problem, self.home)
         self.store = model_store(settings)
-        remove_upload_leftovers(self.home / "uploads")
+        remove_upload_leftovers(self.home / "uploads", SHARED_FOLDER_GRACE_S if settings.redis_url else 0)
         self._active_file = self.home / "active.json"
         self._lock = threading.Lock()
         self._chosen_cache = None
@@ -169,7 +174,16 @@ class Lab:
         self.xor_models = None  # xor_api.XorModels
         self.studies = None  # xor_api.Studies
         self.datasets = None  # the class's drawings (core.class_data.DatasetStore)
+        self.datasets_problem = None  # why the datasets cannot be written, when they cannot
+        self.drawing_limiter = None  # drawings added per address (limits.RateLimiter)
         self.rounds = None  # the collection round under way, if any
+
+    def dataset_store(self):
+        """The class's DatasetStore; 507 when the instance folder could not hold one at start-up."""
+        if self.datasets is None:
+            problem = self.datasets_problem or "the server cannot write its datasets"
+            raise ApiError(507, f"the class's datasets are unavailable: {problem}", reason="unavailable")
+        return self.datasets
 
     # -- models ---------------------------------------------------------
 

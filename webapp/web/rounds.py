@@ -132,8 +132,7 @@ def get_round():
 @bp.post("/round")
 @teacher_required
 def start_round():
-    from webapp.web.datasets_api import store
-
+    store = current_lab().dataset_store
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("dataset"), str):
         raise ApiError(400, 'send {"dataset": "<dataset id>"}', field="dataset")

@@ -7,23 +7,10 @@ is shared through SQLite, and events cross processes through Redis (docs/SCALING
 """
 import os
 import secrets
-import socket
 import sys
 
 from webapp.config import Settings
-from webapp.web.sharing import share_lines
-
-
-def lan_addresses():
-    """This machine's IPv4 addresses on its network interfaces (no traffic sent)."""
-    import psutil
-
-    found = []
-    for addresses in psutil.net_if_addrs().values():
-        for address in addresses:
-            if address.family == socket.AF_INET and not address.address.startswith("127."):
-                found.append(address.address)
-    return sorted(set(found))
+from webapp.web.sharing import lan_addresses, share_lines
 
 
 def urls(host, port):

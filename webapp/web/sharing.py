@@ -7,12 +7,14 @@ segno, encodes the viewer link only: it goes on the projector, so it must never
 carry the token.
 """
 import io
+import socket
 
 import segno
 from flask import Blueprint, Response, jsonify, request
 
 from webapp.web import auth
 from webapp.web.lab import current_lab
+from webapp.web.pages import page
 
 bp = Blueprint("sharing", __name__)
 
@@ -54,12 +56,22 @@ def share_lines(settings, local_url, lan_urls):
     return lines
 
 
+def lan_addresses():
+    """This machine's IPv4 addresses on its network interfaces (no traffic sent)."""
+    import psutil
+
+    found = []
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family == socket.AF_INET and not address.address.startswith("127."):
+                found.append(address.address)
+    return sorted(set(found))
+
+
 def page_viewer_link():
     """The viewer link as the browser reached us: works for whoever sees this page.
 
     On localhost we prefer a LAN address (students can't open 'localhost')."""
-    from webapp.web.server import lan_addresses
-
     here = request.host_url
     if request.host.split(":")[0] in ("localhost", "127.0.0.1", "[::1]"):
         settings = current_lab().settings
@@ -71,14 +83,8 @@ def page_viewer_link():
     return here
 
 
-def init_app(app):
-    app.register_blueprint(bp)
-
-
 @bp.get("/share")
 def share_page():
-    from webapp.web.pages import page
-
     return page("share.html", viewer_link=page_viewer_link())
 
 
