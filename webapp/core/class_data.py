@@ -12,14 +12,11 @@ checked here, under the store's lock, so two students cannot both take the last 
 """
 import json
 import logging
-import os
 import re
 import shutil
 import sqlite3
-import tempfile
 import threading
 import time
-import unicodedata
 import zipfile
 from pathlib import Path
 from urllib.parse import quote
@@ -28,18 +25,18 @@ import numpy as np
 
 from webapp.core import labelled_data
 from webapp.core.labelled_data import DIGIT_LABELS, BadLabelledData, check_labels
+from webapp.core.modelstore import MODEL_ID, atomic_write_bytes, free_id
 
 log = logging.getLogger(__name__)
 
 BUILTIN_ID = "class-digits"
 BUILTIN_NAME = "Class digits"
-DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # as a job's `data` names it (contract A)
+DATASET_ID = MODEL_ID  # as a job's `data` names it: the shape of a model id
 RESERVED_IDS = {"mnist", "sample", "import"}  # job data names, and the import route
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 IMPORTED_CLIENT = "imported"  # the client of a drawing that came from a file
 MAX_NAME = 80
 INPUT_BYTES = 28 * 28
-TMP_PREFIX = ".tmp-"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (
@@ -132,13 +129,7 @@ def valid_dataset_id(dataset_id):
 
 def id_from_name(name, taken):
     """letters -> "letters", then "letters-2", ...: lowercase ASCII letters, digits, - and _."""
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    base = re.sub(r"[^a-z0-9_-]+", "-", folded).strip("-_")[:56] or "dataset"
-    dataset_id, n = base, 1
-    while dataset_id in taken or dataset_id in RESERVED_IDS or not valid_dataset_id(dataset_id):
-        n += 1
-        dataset_id = f"{base}-{n}"
-    return dataset_id
+    return free_id(name, taken, "dataset", reserved=RESERVED_IDS)
 
 
 def as_input_bytes(image):
@@ -155,20 +146,6 @@ def input_rows(blob):
     """784 uint8 bytes -> 28 rows of 0..1 floats, 3 decimals (as /api/predict's `input`)."""
     image = np.frombuffer(blob, dtype=np.uint8).reshape(28, 28) / 255.0
     return np.round(image, 3).tolist()
-
-
-def atomic_write(path, data):
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def check_npz_sizes(data, max_drawings):
@@ -355,7 +332,7 @@ class DatasetStore:
                 if png is not None:  # the row commits only once its image is on disk
                     folder = self.images / dataset_id
                     folder.mkdir(parents=True, exist_ok=True)
-                    atomic_write(folder / f"{drawing_id}.png", bytes(png))
+                    atomic_write_bytes(folder / f"{drawing_id}.png", bytes(png))
             drawing = self.drawing(dataset_id, drawing_id)
             return drawing, self.counts(dataset_id)
 

@@ -9,12 +9,11 @@ job in it (the web side writes one, the runner reads it; the CLI reads one given
 The rules for a list of labels live here too, so that the API, the store and the runner say the same thing.
 """
 import io
-import os
-import tempfile
 import zipfile
-from pathlib import Path
 
 import numpy as np
+
+from webapp.core.modelstore import atomic_write_bytes
 
 DIGIT_LABELS = tuple(str(d) for d in range(10))
 MAX_LABELS = 62  # 0-9, A-Z and a-z: as many symbols as a class could sensibly draw
@@ -58,26 +57,13 @@ def too_few(counts, labels, needed=MIN_DRAWINGS_PER_LABEL):
 
 def write_npz(path, images, label_indices, labels):
     """Write the file atomically: a temporary file in the same folder, then a rename."""
-    images = np.asarray(images)
-    if images.dtype != np.uint8:  # floats in [0, 1], ink = 1, as preprocessing gives them
-        images = np.round(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(npz_bytes(images, label_indices, labels))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, npz_bytes(images, label_indices, labels))
 
 
 def npz_bytes(images, label_indices, labels):
     """The file's bytes (for a download, or a job spec that travels without a shared disk)."""
     images = np.asarray(images)
-    if images.dtype != np.uint8:
+    if images.dtype != np.uint8:  # floats in [0, 1], ink = 1, as preprocessing gives them
         images = np.round(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, x_train=images.reshape(-1, 28, 28),

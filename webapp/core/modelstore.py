@@ -15,6 +15,7 @@ import secrets
 import tempfile
 import threading
 import time
+import unicodedata
 from pathlib import Path
 
 _UMASK = os.umask(0)
@@ -38,6 +39,19 @@ class UnknownModel(KeyError):
 
 def valid_id(model_id):
     return isinstance(model_id, str) and bool(MODEL_ID.match(model_id))
+
+
+def free_id(text, taken, fallback, reserved=()):
+    """An id made from a human's text (a file's or a dataset's name): lowercase ASCII letters, digits, - and _.
+    Unicode is folded to ASCII first (so look-alike dots and slashes vanish); an id already `taken`, or
+    `reserved`, gets a numbered suffix."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    base = re.sub(r"[^a-z0-9_-]+", "-", folded).strip("-_")[:56] or fallback
+    new_id, n = base, 1
+    while new_id in taken or new_id in reserved or not valid_id(new_id):
+        n += 1
+        new_id = f"{base}-{n}"
+    return new_id
 
 
 def atomic_write_bytes(path, data):

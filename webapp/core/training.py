@@ -7,17 +7,16 @@ every runner shares, is in core.job_progress.
 """
 import contextlib
 import math
-import re
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from webapp.core.job_progress import Cancelled, JobFailed, make_progress_callback, make_tensorboard_callback, test_report
+from webapp.core.class_data import DATASET_ID
 from webapp.core.recipes import OPTIMIZER_NAMES, RECIPES
 
 DRAWINGS_PER = 10  # with augment, one synthetic canvas drawing joins every 10 MNIST digits
-DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # a class's dataset, as `data` (the web fills spec.dataset)
 
 # Allowed ranges: (low, high) inclusive. The web layer reports them on bad input.
 LIMITS = {

@@ -6,7 +6,6 @@ import re
 import tempfile
 import threading
 import time
-import unicodedata
 from pathlib import PurePosixPath
 
 from flask import Blueprint, jsonify, request
@@ -14,7 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.core.model_files import Limits, ModelFileRefused
 from webapp.core.models import LoadError
-from webapp.core.modelstore import TMP_PREFIX, UnknownModel, valid_id
+from webapp.core.modelstore import TMP_PREFIX, UnknownModel, free_id
 from webapp.core.recipes import DIGIT_NETWORKS
 from webapp.core.preprocess import BadImage
 from webapp.web import limits
@@ -133,21 +132,12 @@ def base_name(filename):
 
 
 def sanitised_id(filename, taken):
-    """A store id from an uploaded file's name: lowercase ASCII letters, digits, - and _.
-
-    Unicode is folded to ASCII first (so look-alike dots and slashes vanish);
-    ids that exist already, or that name a network, get a numbered suffix."""
+    """A store id from an uploaded file's name, without its suffix; an id that names a network gets a number."""
     stem = base_name(filename)
     for suffix in UPLOAD_SUFFIXES:
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
-    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode().lower()
-    base = re.sub(r"[^a-z0-9_-]+", "-", ascii_stem).strip("-_")[:56] or "uploaded"
-    model_id, n = base, 1
-    while model_id in taken or model_id in DIGIT_NETWORKS or not valid_id(model_id):
-        n += 1
-        model_id = f"{base}-{n}"
-    return model_id
+    return free_id(stem, taken, "uploaded", reserved=DIGIT_NETWORKS)
 
 
 FILE_SIGNATURES = {b"PK\x03\x04": ".keras", b"\x89HDF\r\n\x1a\n": ".h5"}  # a zip, an HDF5 file

@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from flask_socketio import join_room, rooms
 
+from webapp.core.class_data import storable  # SQLite binds text as strict UTF-8
 from webapp.core.datasets import data_choices
 from webapp.core.training import JobSpec, SpecError, parse_spec
 from webapp.web.lab import READ_ONLY, ApiError, storage_reason, writing
@@ -661,15 +662,6 @@ def room(job_id):
 
 
 MAX_SEQ = 2**63 - 1  # SQLite's integers are 64-bit: a larger `after` cannot even be compared
-
-
-def storable(text):
-    """Whether a str can reach SQLite, which binds text as strict UTF-8 (no lone surrogates)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 PUBLIC_FIELDS = ("id", "net", "params", "state", "created", "started", "finished", "device", "host", "data", "error",

@@ -11,7 +11,8 @@ from webapp.core.recipes import OPTIMIZER_NAMES, RECIPES
 from webapp.core.job_progress import metrics_csv
 from webapp.core.training import LIMITS
 from webapp.web.auth import teacher_required
-from webapp.web.job_manager import MAX_SEQ, JobManager, public_job, room, storable
+from webapp.core.class_data import storable
+from webapp.web.job_manager import MAX_SEQ, JobManager, public_job, room
 from webapp.web.lab import ApiError, current_lab
 
 HISTORY_PAGE = 1000  # events in one `history` answer; "more": true asks for the next page

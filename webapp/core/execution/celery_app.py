@@ -57,21 +57,12 @@ def make_celery(redis_url):
 def _pool_process_started(**_):
     """In each pool process: low CPU priority (a worker beside a web server leaves predictions their CPU), and
     exit when the worker's main process dies (kill -9 must not leave a job training alone)."""
-    from webapp.core.execution.local import NICENESS, exit_with_parent
+    from webapp.core.execution.local import exit_with_parent, lower_priority
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # Not lower_priority(): its setsid would take the job out of the worker's process group. Linux ranks nice
-    # values only within a session's autogroup, so the worker's whole session (an idle Celery main process and
-    # this one) gets autogroup nice 19 too: beside web processes on one host, predictions come first.
-    try:
-        with open("/proc/self/autogroup", "w") as f:
-            f.write(str(NICENESS))
-    except OSError:  # no autogroup here, or not allowed: plain nice still applies
-        pass
-    try:
-        os.nice(NICENESS)
-    except OSError:
-        pass
+    # In the worker's own session (a setsid would take the job out of its process group): the whole session, an
+    # idle Celery main process and this one, gets autogroup nice 19, so predictions on this host come first.
+    lower_priority(own_session=False)
     exit_with_parent(os.getppid())
 
 

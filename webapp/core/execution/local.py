@@ -126,14 +126,17 @@ def child_main(job_id, spec_dict, start_seq, events, stop, settings, parent_pid)
     events.join_thread()  # every event is in the pipe before the process ends
 
 
-def lower_priority():
+def lower_priority(own_session=True):
     """Nice 19 for this process. Linux ranks nice values only among the
     processes of one session (autogroup), so the job also takes a session of
     its own at autogroup nice 19: otherwise it would get a full share against
-    everything else on the machine, the teacher's browser included."""
+    everything else on the machine, the teacher's browser included.
+    `own_session=False` keeps the process in its session (a Celery pool process must stay in the worker's
+    process group), whose autogroup then gets nice 19 as a whole."""
     if hasattr(os, "setsid"):
         try:
-            os.setsid()
+            if own_session:
+                os.setsid()
             with open("/proc/self/autogroup", "w") as f:
                 f.write(str(NICENESS))
         except OSError:  # no autogroup here, or not allowed: plain nice still applies
