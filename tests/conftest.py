@@ -28,7 +28,27 @@ def free_port():
         return s.getsockname()[1]
 
 
-class ServerProcess:
+class ProcessGroup:
+    """A child started in a session of its own (`self.proc`), stopped or killed with everything it started."""
+
+    proc = None
+
+    def kill(self):
+        """kill -9 the whole process group, as a crash would."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class ServerProcess(ProcessGroup):
     """A `python -m webapp serve` child process on a free localhost port."""
 
     def __init__(self, home, env=None, port=None):
@@ -68,22 +88,33 @@ class ServerProcess:
         self.stop()
         raise RuntimeError(f"server did not start:\n{self.log.read_text()[-3000:]}")
 
-    def kill(self):
-        """kill -9 the whole process group, as a crash would."""
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
     def teacher_headers(self):
         return {"Authorization": f"Bearer {self.token}"}
+
+
+FINAL_STATES = ("succeeded", "failed", "cancelled", "interrupted")
+
+
+def wait_for_job(server, job_id, timeout=180):
+    """The job, as GET /api/jobs/<id> gives it, once it has ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = requests.get(f"{server.url}/api/jobs/{job_id}", timeout=30).json()
+        if job["state"] in FINAL_STATES:
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def fill(folder):
+    """Write until the disk refuses, in big pieces and then in pages, so that not one page is left."""
+    with open(folder / "filler", "wb", buffering=0) as f:
+        for size in (1 << 20, 4096, 1):
+            try:
+                while True:
+                    f.write(b"\0" * size)
+            except OSError:
+                pass
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ test plays its people from loopback addresses of their own, so that their rate b
 import base64
 import io
 import json
-import threading
 import time
 import zipfile
 
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 import requests
 
-from conftest import ServerProcess
+from conftest import ServerProcess, fill
 from drawing import data_url, drawn_png
 from loopback import connect_from, session_from
 from webapp.core.labelled_data import MAX_LABELS, read_npz
@@ -431,13 +430,7 @@ def test_a_full_disk_answers_507_on_dataset_writes_and_leaves_nothing_half_writt
         teacher = Person(server, "127.0.0.84", teacher=True)
         dataset_id = make_dataset(teacher, "before", ["A", "B"])["id"]
         assert add(teacher, dataset_id, "A", client="full-disk-1").status_code == 201
-        with open(home / "filler", "wb", buffering=0) as f:
-            for size in (1 << 20, 4096, 1):
-                try:
-                    while True:
-                        f.write(b"\0" * size)
-                except OSError:
-                    pass
+        fill(home)
         for answer in (teacher.post("/api/datasets", json={"name": "after", "labels": ["A"]}),
                        add(teacher, dataset_id, "B", client="full-disk-1", seed=1)):
             assert answer.status_code == 507, answer.text

@@ -2,13 +2,12 @@
 with the dataset's labels, class-digits fine-tunes the class's active model, and a dataset with too few drawings
 of a label is a 400 that says how many are needed. One server for the module; jobs are one epoch on the sample."""
 import io
-import time
 
 import pytest
 import requests
 from PIL import Image, ImageDraw, ImageFont
 
-from conftest import ServerProcess
+from conftest import ServerProcess, wait_for_job
 from drawing import data_url, drawn_png
 
 
@@ -43,14 +42,8 @@ def add(server, dataset_id, label, png, client="job-test-browser"):
     assert answer.status_code == 201, answer.text
 
 
-def finished(server, job_id, timeout=600):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = requests.get(f"{server.url}/api/jobs/{job_id}", timeout=60).json()
-        if job["state"] in ("succeeded", "failed", "cancelled", "interrupted"):
-            return job
-        time.sleep(1)
-    raise AssertionError(f"job {job_id} did not finish")
+def finished(server, job_id):
+    return wait_for_job(server, job_id, timeout=600)
 
 
 def test_too_few_drawings_per_label_is_a_400_saying_how_many(lab_server):

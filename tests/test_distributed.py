@@ -7,7 +7,6 @@ have, fill a gap with the `history` event, and after a reconnect subscribe again
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -18,7 +17,7 @@ import pytest
 import requests
 import socketio
 
-from conftest import ROOT, ServerProcess, free_port
+from conftest import ROOT, ProcessGroup, ServerProcess, free_port
 from drawing import data_url, drawn_png
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
@@ -60,7 +59,7 @@ class RedisServer:
             self.proc.wait(10)
 
 
-class Worker:
+class Worker(ProcessGroup):
     """`python -m webapp worker` in a session of its own (kill -9 takes its pool process too)."""
 
     def __init__(self, home, redis_url):
@@ -79,19 +78,6 @@ class Worker:
         wait_for(lambda: self.proc.poll() is not None or " ready." in self.log.read_text(), "the worker is ready")
         assert self.proc.poll() is None, self.log.read_text()[-3000:]
         return self
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def wait_for(check, what, timeout=WAIT_S):

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import requests
 
-from conftest import TOKEN, ServerProcess
+from conftest import TOKEN, ServerProcess, fill
 from digit_models import make_model_files
 from test_faults import JobWatcher, predict_default, start_job
 
@@ -67,17 +67,6 @@ def writes(server, model_id, job_id):
         ("job", requests.post(f"{url}/api/jobs", json=FAILING_XOR, headers=TEACHER, timeout=30)),
         ("keep", requests.post(f"{url}/api/xor/keep", json={"job": job_id}, headers=TEACHER, timeout=30)),
     ]
-
-
-def fill(folder):
-    """Write until the disk refuses, in big pieces and then in pages, so that not one page is left."""
-    with open(folder / "filler", "wb", buffering=0) as f:
-        for size in (1 << 20, 4096, 1):
-            try:
-                while True:
-                    f.write(b"\0" * size)
-            except OSError:
-                pass
 
 
 def test_a_full_disk_answers_507_on_every_write_and_predictions_go_on(tmp_path, model_files):

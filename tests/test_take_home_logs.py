@@ -13,29 +13,18 @@ import numpy as np
 import pytest
 import requests
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for_job
 
 DONE_TIMEOUT = 240  # jobs from other tests share the server's queue
-FINAL = ("succeeded", "failed", "cancelled", "interrupted")
 # A small real job: a cosine schedule, so its epochs carry the learning rate (a CSVLogger column, a TensorBoard scalar).
 JOB = {"net": "mlp", "epochs": 3, "batch_size": 64, "hidden": 32, "data": "sample", "lr_schedule": "cosine"}
-
-
-def wait_for_job(server, job_id, timeout=DONE_TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = requests.get(f"{server.url}/api/jobs/{job_id}", timeout=30).json()
-        if job["state"] in FINAL:
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 @pytest.fixture(scope="module")
 def finished_job(server):
     response = requests.post(f"{server.url}/api/jobs", json=JOB, headers=server.teacher_headers(), timeout=30)
     assert response.status_code == 202, response.text
-    job = wait_for_job(server, response.json()["id"])
+    job = wait_for_job(server, response.json()["id"], timeout=DONE_TIMEOUT)
     assert job["state"] == "succeeded", job
     job["epoch_events"] = [e for e in job["events"] if e["type"] == "epoch"]
     assert [e["epoch"] for e in job["epoch_events"]] == [1, 2, 3]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import requests
 
-from tests.conftest import LAPTOP, SIZES
+from tests.conftest import LAPTOP, SIZES, wait_for_job
 from tests.test_xor_core import random_weights
 from tests.test_xor_web import save_into
 
@@ -22,16 +22,6 @@ def start_job(server, **params):
                              headers=server.teacher_headers(), timeout=30)
     assert response.status_code == 202, response.text
     return response.json()["id"]
-
-
-def wait_for_job(server, job_id, timeout=180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = requests.get(f"{server.url}/api/jobs/{job_id}", timeout=30).json()
-        if job["state"] in ("succeeded", "failed", "cancelled", "interrupted"):
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def done_result(server, job_id):
