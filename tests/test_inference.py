@@ -10,7 +10,8 @@ import pytest
 from tests.test_preprocess import drawing, encode
 from webapp.config import Settings
 from webapp.core import networks
-from webapp.core.inference import InferenceWorkers, compile_forward
+from webapp.core.forward import RUNTIMES, compile_forward, litert_forward
+from webapp.core.inference import InferenceWorkers
 from webapp.core.models import LoadError
 from webapp.core.modelstore import ModelStore
 from webapp.core.preprocess import BadImage, BlankImage, preprocess
@@ -21,12 +22,35 @@ def cnn():
     return networks.build("cnn")
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("count", [1, 2, 3, 7, 70])
-def test_fast_forward_matches_the_model_for_any_batch(cnn, count):
+def test_fast_forward_matches_the_model_for_any_batch(cnn, count, runtime):
     images = np.random.default_rng(count).random((count, 28, 28), dtype=np.float32)
     x = networks.shape_inputs(cnn, images)
     expected = np.asarray(cnn(x, training=False))
-    assert np.allclose(compile_forward(cnn)(x), expected, atol=1e-5)
+    assert np.allclose(compile_forward(cnn, runtime)(x), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("network", ["mlp", "mlp2", "cnn"])
+def test_litert_runs_every_recipe_as_keras_does(network):
+    """The fast runtime itself, not its fallback: it must load here (ai-edge-litert is a requirement)."""
+    model = networks.build(network)
+    images = np.random.default_rng(1).random((5, 28, 28), dtype=np.float32)
+    expected = np.asarray(model(networks.shape_inputs(model, images), training=False))
+    assert np.allclose(litert_forward(model)(images), expected, atol=1e-5)
+
+
+def test_litert_runs_a_model_with_more_outputs():
+    import keras
+
+    letters = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(26, "softmax")])
+    images = np.random.default_rng(2).random((3, 28, 28), dtype=np.float32)
+    assert litert_forward(letters)(images).shape == (3, 26)
+
+
+def test_an_unknown_runtime_stops_the_start(tmp_path):
+    with pytest.raises(ValueError, match="NEURONLAB_INFERENCE_RUNTIME is 'tpu'"):
+        InferenceWorkers(Settings(home=tmp_path, inference_runtime="tpu"), processes=1)
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,7 @@ class Settings:
     predict_rate: float = 20.0  # predictions per second per address (REST and all its Socket.IO connections); 0: off
     allowed_origins: list = field(default_factory=list)  # extra Socket.IO origins
     inference_processes: int = 2  # worker processes that prepare drawings and run the models (at least 1)
+    inference_runtime: str = "litert"  # how they run them: "litert", or "keras" (webapp/core/forward.py)
     request_timeout: float = 10.0  # seconds for a request's headers, and again for its body (slowloris)
     max_sockets_per_address: int = 20  # open Socket.IO connections per client address (x3: TCP connections)
     # An uploaded model is checked from its metadata before Keras reads it (webapp/core/model_files.py).
@@ -71,6 +72,7 @@ class Settings:
         "predict_rate": "NEURONLAB_PREDICT_RATE",
         "allowed_origins": "NEURONLAB_ALLOWED_ORIGINS",
         "inference_processes": "NEURONLAB_INFERENCE_PROCESSES",
+        "inference_runtime": "NEURONLAB_INFERENCE_RUNTIME",
         "request_timeout": "NEURONLAB_REQUEST_TIMEOUT",
         "max_sockets_per_address": "NEURONLAB_MAX_SOCKETS_PER_ADDRESS",
         "max_model_unpacked_bytes": "NEURONLAB_MAX_MODEL_UNPACKED_BYTES",

@@ -6,8 +6,8 @@ client. So drawings go to `processes` workers (started with spawn). Each worker
 prepares drawings with the MNIST recipe, owns every model it has loaded (Keras's
 TensorFlow backend is not thread-safe: a worker runs one request at a time),
 and runs requests that arrive together for the same model as one batch through
-a compiled forward pass (`model.predict` spends ~70 ms setting up a loop for
-one image).
+its fast forward pass (webapp/core/forward.py; `model.predict` spends ~70 ms
+setting up a loop for one image).
 
 The web side, `InferenceWorkers`, sends each request to the worker with the
 fewest waiting and reads answers on one reader per worker. It uses only
@@ -33,7 +33,6 @@ MAX_BATCH = 64
 MAX_WAITING = 32  # requests in one worker's pipe at most: a full pipe would block the event loop on write
 TIMEOUT_S = 60  # far beyond any real request (a first load compiles the model): a worker this slow is stuck
 UPLOAD_TIMEOUT_S = 300  # loading and saving a large uploaded model
-XLA_BATCH_SIZES = (1, 2)  # small batches run XLA-compiled (padded to these: XLA compiles once per shape)
 
 # What a worker answers, for each batch of requests: a list of (request id, status, value); an error travels
 # as its kind and its arguments.
@@ -59,7 +58,7 @@ def serve(connection, settings):
     """A worker's loop: read what is waiting, answer it, repeat. Ends when the web process goes."""
     from webapp.config import model_store
 
-    models = LoadedModels(model_store(settings, owner=False))
+    models = LoadedModels(model_store(settings, owner=False), settings.inference_runtime)
     while True:
         try:
             requests = [connection.recv()]
@@ -170,8 +169,9 @@ def run_inspections(models, model_id, waiting):
 class LoadedModels:
     """A worker's models by id, each with its compiled forward pass and, once asked for, its Inspector."""
 
-    def __init__(self, store):
+    def __init__(self, store, runtime="litert"):
         self.store = store
+        self.runtime = runtime  # webapp/core/forward.py
         self._models = {}
         self._inspectors = {}  # id -> webapp.core.inspection.Inspector: every layer's output in one function
         self._xor = {}  # id -> (file's modification time, model, weights), or (time, None, why it is no XOR net)
@@ -179,6 +179,7 @@ class LoadedModels:
     def get(self, model_id):
         if model_id not in self._models:
             from webapp.core.device import use_one_cpu_thread
+            from webapp.core.forward import compile_forward
             from webapp.core.models import check_digit_model, load_file
             from webapp.core.modelstore import UnknownModel
 
@@ -191,7 +192,7 @@ class LoadedModels:
                 raise LoadError(f"no model called {model_id!r}") from None
             model = load_file(path)
             check_digit_model(model, self.store.metadata(model_id).get("labels"))  # letters: one output each
-            self._models[model_id] = (model, compile_forward(model))
+            self._models[model_id] = (model, compile_forward(model, self.runtime))
         return self._models[model_id]
 
     def inspector(self, model_id):
@@ -236,43 +237,6 @@ class LoadedModels:
         outputs = keras.ops.convert_to_numpy(cached[1](np.asarray(inputs, np.float32), training=False))
         outputs = outputs.astype(np.float64)[:, 0]
         return cached[2], outputs
-
-
-def compile_forward(model):
-    """A fast forward pass. On TensorFlow's CPU, measured for the CNN with one
-    thread: XLA costs 383 us for one image against 498 us for the plain graph,
-    but scales worse (1961 against 1230 us for eight). So batches of one or two
-    run XLA-compiled and larger ones as a graph. Other backends: a plain call.
-    It takes 28x28 images and shapes them as the model wants (Keras's input_shape costs ~20 us a call)."""
-    import keras
-
-    input_shape = tuple(model.input_shape[1:])
-    if keras.backend.backend() != "tensorflow":
-        return lambda x: keras.ops.convert_to_numpy(model(x.reshape((-1,) + input_shape), training=False))
-    import tensorflow as tf
-
-    def forward(x):
-        return model(x, training=False)
-
-    xla = tf.function(forward, jit_compile=True, autograph=False)
-    by_size = {size: xla.get_concrete_function(tf.TensorSpec((size,) + input_shape, tf.float32))
-               for size in XLA_BATCH_SIZES}
-    graph = tf.function(forward, autograph=False).get_concrete_function(
-        tf.TensorSpec((None,) + input_shape, tf.float32))
-
-    def fast_forward(x):
-        x = x.reshape((-1,) + input_shape)
-        n = len(x)
-        if n > XLA_BATCH_SIZES[-1]:
-            return graph(tf.constant(x)).numpy()
-        size = next(b for b in XLA_BATCH_SIZES if b >= n)
-        if size > n:
-            x = np.concatenate([x, np.zeros((size - n,) + x.shape[1:], dtype=x.dtype)])
-        return by_size[size](tf.constant(x)).numpy()[:n]
-
-    for size in XLA_BATCH_SIZES + (XLA_BATCH_SIZES[-1] + 1,):  # compile now, not mid-request
-        fast_forward(np.zeros((size,) + input_shape, dtype=np.float32))
-    return fast_forward
 
 
 # -- the web side ----------------------------------------------------------------------
@@ -379,6 +343,11 @@ class InferenceWorkers:
     """`processes` inference workers. A worker that dies is replaced."""
 
     def __init__(self, settings, processes=None):
+        from webapp.core.forward import RUNTIMES
+
+        if settings.inference_runtime not in RUNTIMES:  # refuse to start rather than fail every prediction
+            raise ValueError(f"NEURONLAB_INFERENCE_RUNTIME is {settings.inference_runtime!r}: it must be one of "
+                             f"{', '.join(RUNTIMES)}")
         self.settings = settings
         self._context = multiprocessing.get_context("spawn")
         self._ids = itertools.count()
