@@ -1,6 +1,6 @@
 """Throughput and latency of POST /api/predict against the tutorial-style baseline and a bare-Flask floor.
 
-    python -m bench.predict [--seconds 10] [--model cnn] [--repeat 3] [--client python|wrk] [--runtimes litert,keras]
+    python -m bench.predict [--seconds 10] [--model cnn] [--repeat 3] [--client python|wrk] [--also VAR=VALUE ...]
     python -m bench.predict --inspect [--seconds 10] [--repeat 3] [--inspect-rate 20]
 
 Starts, side by side: the real server (`python -m webapp serve`: gunicorn, one
@@ -12,8 +12,9 @@ and prints requests/s, p50 and p99 latency, the client's CPU, and the ratios:
 ours / tutorial at 8 connections (target >= 30x), our p50 at 1 connection
 (target <= 3 ms), and the share of the floor we reach (ours / bare req/s at 8
 connections, bare p50 / our p50 at 1). Last, the median of every figure.
-With --runtimes litert,keras a second server of ours runs its models in Keras instead of LiteRT, loaded in the
-same runs (webapp/core/forward.py); the figures are those of the first.
+Each --also VAR=VALUE[,VAR=VALUE] adds a server of ours with those settings, loaded in the same runs, to
+compare a switch (e.g. --also NEURONLAB_INFERENCE_RUNTIME=keras, --also NEURONLAB_INFERENCE_SPIN_MS=0); the
+ratios are those of the default server.
 
 With --inspect it starts only the real server and measures the "Look inside" path instead: for the CNN, MLP
 and MLP2, POST /api/inspect's p50 at 1 connection (target <= 10 ms for the CNN) and its answer's size; then plain
@@ -321,9 +322,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=3, help="runs of the whole comparison (default 3)")
     parser.add_argument("--inspect", action="store_true", help="measure /api/inspect instead (see above)")
     parser.add_argument("--inspect-rate", type=float, default=20, help="inspections a second alongside predictions")
-    parser.add_argument("--runtimes", default="litert",
-                        help="NEURONLAB_INFERENCE_RUNTIME of our server; a comma-separated list adds a server for each "
-                             "after the first, measured in the same runs (e.g. litert,keras)")
+    parser.add_argument("--also", action="append", default=[], metavar="VAR=VALUE[,VAR=VALUE]",
+                        help="another server of ours with these settings, in the same runs (repeatable)")
     args = parser.parse_args()
     if args.inspect:
         return inspect_bench(args)
@@ -333,20 +333,22 @@ def main():
     body = json.dumps({"image": "data:image/png;base64," + base64.b64encode(png).decode(), "model": args.model})
     print(f"drawn digit PNG as the Draw page sends it: {len(png)} bytes; model {args.model}; {args.seconds:g} s per "
           f"measurement; {args.repeat} runs; load from {args.client}; {os.cpu_count()} cores; "
-          f"runtimes {args.runtimes}")
+          f"{len(args.also)} variants")
 
     from webapp.web.server import GUNICORN  # our gunicorn settings, for the bare floor
 
     home = tempfile.mkdtemp(prefix="neuronlab-predict-")
-    runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
-    ours = {"neuronlab" if n == 0 else f"ours/{runtime}": runtime for n, runtime in enumerate(runtimes)}
+    ours = {"neuronlab": {}}
+    for n, variant in enumerate(args.also, 1):
+        ours[f"ours+{n}"] = dict(pair.strip().split("=", 1) for pair in variant.split(",") if pair.strip())
+        print(f"ours+{n}: {ours[f'ours+{n}']}")
     ports = {name: free_port() for name in (*ours, "tutorial", "bare flask")}
     gunicorn_options = [f"--{k.replace('_', '-')}={v}" for k, v in GUNICORN.items() if v is not None]
     commands = {
         **{name: ([sys.executable, "-m", "webapp", "serve", "--host", "127.0.0.1", "--port", str(ports[name])],
                   {**os.environ, "NEURONLAB_HOME": home, "NEURONLAB_PREDICT_RATE": "1000000",
-                   "NEURONLAB_INFERENCE_RUNTIME": runtime})
-           for name, runtime in ours.items()},
+                   **variant})
+           for name, variant in ours.items()},
         "tutorial": ([sys.executable, "-m", "bench.tutorial_app", str(ROOT / "models" / f"{args.model}.keras"),
                       str(ports["tutorial"])], dict(os.environ)),
         "bare flask": ([str(Path(sys.executable).parent / "gunicorn"), *gunicorn_options,
