@@ -8,30 +8,20 @@ Wiring these need (files of others):
 - the job shown twice: static/js/job-stream.js keeps the followed job's events
   and replays them when the same job is followed again.
 """
-import time
 
 import pytest
 import requests
 import socketio
 from playwright.sync_api import expect
 
-from conftest import ServerProcess
+from conftest import ServerProcess, wait_for_job
 from test_train_page import wait_until_no_job_runs
-
-FINAL = ("succeeded", "failed", "cancelled", "interrupted")
 
 
 def finished_xor_job(server, timeout=240):
     created = requests.post(server.url + "/api/jobs", json={"net": "xor", "epochs": 200, "seed": 3}, timeout=30)
     assert created.status_code == 202, created.text
-    job_id = created.json()["id"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = requests.get(f"{server.url}/api/jobs/{job_id}", timeout=30).json()
-        if job["state"] in FINAL:
-            return job
-        time.sleep(0.5)
-    raise AssertionError(f"job {job_id} did not finish")
+    return wait_for_job(server, created.json()["id"], timeout)
 
 
 def test_watching_the_same_job_again_shows_all_its_events(server, page):

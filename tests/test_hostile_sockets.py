@@ -20,12 +20,11 @@ import requests
 from PIL import Image
 from socketio.exceptions import ConnectionRefusedError  # the one whose message reaches the client
 
-from conftest import ServerProcess
+from conftest import ServerProcess, wait_for_job
 from loopback import Refused, connect_from, session_from
 from webapp.web.connections import Connections, refusal
 
 LIMIT = 20  # the default of NEURONLAB_MAX_SOCKETS_PER_ADDRESS
-FINAL_STATES = ("succeeded", "failed", "cancelled", "interrupted")
 
 
 def blank_png():
@@ -121,14 +120,7 @@ def finished_job(hostile_server):
     teacher = requests.Session()  # from 127.0.0.1: the teacher
     created = teacher.post(hostile_server.url + "/api/jobs", json={"net": "xor", "epochs": 30, "seed": 2}, timeout=30)
     assert created.status_code == 202, created.text
-    job_id = created.json()["id"]
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        job = teacher.get(f"{hostile_server.url}/api/jobs/{job_id}", timeout=30).json()
-        if job["state"] in FINAL_STATES:
-            return job
-        time.sleep(0.5)
-    raise AssertionError(f"job {job_id} did not finish")
+    return wait_for_job(hostile_server, created.json()["id"])
 
 
 def collect_job_events(client):

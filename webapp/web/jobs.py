@@ -84,6 +84,16 @@ def networks():
 
 # -- Socket.IO ----------------------------------------------------------------
 
+def bad_job_request(data, usage):
+    """The error ack for a `subscribe` or `history` payload that is not {"job": id, "after": seq}, or None."""
+    if not isinstance(data, dict) or not isinstance(data.get("job"), str):
+        return {"error": usage, "status": 400}
+    after = data.get("after", 0) or 0
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_SEQ:
+        return {"error": f"after must be a whole number from 0 to {MAX_SEQ} (the last seq you have)", "status": 400}
+    return None
+
+
 def register_events(socketio, jobs):
     @socketio.on("subscribe")
     def subscribe(data=None, *_extra):  # no payload, or several, must get an error ack, not a TypeError
@@ -91,12 +101,10 @@ def register_events(socketio, jobs):
 
         Once per connection and job: a repeated subscribe is acknowledged with
         "already_subscribed": true and sends nothing it sent before."""
-        if not isinstance(data, dict) or not isinstance(data.get("job"), str):
-            return {"error": 'send {"job": "<id>", "after": <seq, optional>}', "status": 400}
+        problem = bad_job_request(data, 'send {"job": "<id>", "after": <seq, optional>}')
+        if problem:
+            return problem
         after = data.get("after", 0) or 0
-        if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_SEQ:
-            return {"error": f"after must be a whole number from 0 to {MAX_SEQ} (the last seq you have)",
-                    "status": 400}
         try:
             job, already = jobs.subscribe(data["job"], after, lambda event: emit("job", event))
         except ApiError as exc:
@@ -107,12 +115,10 @@ def register_events(socketio, jobs):
     def history(data=None, *_extra):
         """{"job": id, "after": seq} -> {"ok", "events": [the stored events after `after`, in order], "more"}:
         how a client fills a gap it sees in the live events (HISTORY_PAGE at a time). Joins no room."""
-        if not isinstance(data, dict) or not isinstance(data.get("job"), str):
-            return {"error": 'send {"job": "<id>", "after": <the last seq you have>}', "status": 400}
+        problem = bad_job_request(data, 'send {"job": "<id>", "after": <the last seq you have>}')
+        if problem:
+            return problem
         after = data.get("after", 0) or 0
-        if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_SEQ:
-            return {"error": f"after must be a whole number from 0 to {MAX_SEQ} (the last seq you have)",
-                    "status": 400}
         if not storable(data["job"]):
             return {"error": f"no job called {data['job'][:40]!r}", "status": 404}
         try:
