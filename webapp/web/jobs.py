@@ -1,7 +1,7 @@
 """Training jobs over HTTP and Socket.IO: the REST API, and the `subscribe`, `history` and `unsubscribe` events.
 
-The queue, the history and the relay live in webapp.web.job_manager; this module only turns requests into calls
-on the JobManager and its answers into JSON.
+The queue and the relay live in webapp.web.job_manager, the history in webapp.web.job_history; this module only
+turns requests into calls on the JobManager and its answers into JSON.
 """
 from flask import Blueprint, Response, jsonify, request
 from flask_socketio import emit, leave_room
