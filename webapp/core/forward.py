@@ -20,12 +20,12 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("litert", "keras")
+RUNTIMES = ("litert", "keras")  # NEURONLAB_INFERENCE_RUNTIME (webapp/config.py) picks one
 XLA_BATCH_SIZES = (1, 2)  # small batches run XLA-compiled (padded to these: XLA compiles once per shape)
 AGREEMENT = 1e-4  # largest difference from Keras's own answer for a converted model to be used
 
 
-def compile_forward(model, runtime="litert"):
+def compile_forward(model, runtime):
     """fn(images) -> the model's outputs as a float32 array, one row per image."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown inference runtime {runtime!r}: one of {', '.join(RUNTIMES)}")

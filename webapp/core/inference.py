@@ -169,7 +169,7 @@ def run_inspections(models, model_id, waiting):
 class LoadedModels:
     """A worker's models by id, each with its compiled forward pass and, once asked for, its Inspector."""
 
-    def __init__(self, store, runtime="litert"):
+    def __init__(self, store, runtime):
         self.store = store
         self.runtime = runtime  # webapp/core/forward.py
         self._models = {}
