@@ -10,6 +10,7 @@ class Correction {
     this.buttons = root.querySelector(".correction-buttons");
     this.thanks = root.querySelector(".correction-thanks");
     this.offered = null; // {dataset, labels, image, guess}
+    this.sentImage = null; // the drawing filed, or being filed: it stays filed once, whatever answers come later
     this.labelsShown = "";
   }
 
@@ -17,9 +18,11 @@ class Correction {
   offer(answer, image, target) {
     const known = answer && !answer.error && !answer.blank && answer.label !== null && answer.label !== undefined;
     if (!known || !target || !image) { this.hide(); return; }
-    this.offered = { dataset: target.dataset, labels: target.labels, image, guess: answer.label };
-    if (image !== this.filedImage) this.say("", false); // a new drawing: the last thank-you is done
+    const sent = image === this.sentImage; // a late answer for the drawing just filed
+    this.offered = sent ? null : { dataset: target.dataset, labels: target.labels, image, guess: answer.label };
+    if (!sent) this.say("", false); // a new drawing: the last thank-you is done
     this.showButtons(target.labels, answer.label);
+    if (sent) for (const button of this.buttons.children) button.disabled = true;
     this.root.querySelector(".correction-guess").textContent = answer.label;
     this.root.hidden = false;
   }
@@ -54,6 +57,7 @@ class Correction {
     const offered = this.offered;
     if (!offered) return;
     this.offered = null; // one drawing is filed once
+    this.sentImage = offered.image;
     for (const button of this.buttons.children) button.disabled = true;
     this.say("Sending…", false);
     const answer = await ClassDrawings.add(this.socket, {
@@ -62,10 +66,10 @@ class Correction {
     if (answer.error) {
       this.say(`Not saved: ${answer.error}`, true);
       this.offered = offered; // let the student try again
+      this.sentImage = null;
       this.showButtons(offered.labels, offered.guess);
       return;
     }
-    this.filedImage = offered.image;
     const ofLabel = (answer.counts && answer.counts[label]) || 0;
     this.root.dataset.filed = String((Number(this.root.dataset.filed) || 0) + 1);
     this.say(`Thank you! The class now has ${ofLabel} drawing${ofLabel === 1 ? "" : "s"} of ${label} `
