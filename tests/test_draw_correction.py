@@ -17,7 +17,7 @@ def file_a_correction(page, digit, seed, filed_before):
     page.click("#clear")
     touch_draw(page, digit, seed=seed)
     page.wait_for_selector("#correction:not([hidden])")
-    page.wait_for_function("document.querySelector('#digit').textContent !== '?'")
+    page.wait_for_function("document.querySelector('#digit').textContent !== '?' && drawPage.answered()")
     guess = page.text_content("#digit")
     assert page.text_content(".correction-guess") == guess
     assert page.is_disabled(f"#correction button[data-label='{guess}']")  # "no, it was": not the model's answer

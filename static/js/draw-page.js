@@ -309,5 +309,6 @@
   socket.on("models", loadModels); // the teacher activated, renamed, trained or uploaded a model
   loadModels();
   showAnswer(null);
-  window.drawPage = { correction, round }; // for tests and the console
+  // for tests and the console; answered(): the drawing on the pad has its answer (nothing waits to be sent)
+  window.drawPage = { correction, round, answered: () => !pending && !inFlight && !dirty };
 })();
