@@ -11,9 +11,11 @@ loads each in turn with a drawn-digit PNG from 1 and 8 concurrent connections
 and prints requests/s, p50 and p99 latency, the client's CPU, and the ratios:
 ours / tutorial at 8 connections (target >= 30x), our p50 at 1 connection
 (target <= 3 ms), and the share of the floor we reach (ours / bare req/s at 8
-connections, bare p50 / our p50 at 1). Last, the median of every figure.
+connections, bare p50 / our p50 at 1). Our servers are also timed as a student
+drawing alone loads them: one connection sending 5 drawings a second (p50, p99).
+Last, the median of every figure.
 Each --also VAR=VALUE[,VAR=VALUE] adds a server of ours with those settings, loaded in the same runs, to
-compare a switch (e.g. --also NEURONLAB_INFERENCE_RUNTIME=keras, --also NEURONLAB_INFERENCE_SPIN_MS=0); the
+compare a switch (e.g. --also NEURONLAB_INFERENCE_RUNTIME=keras, --also NEURONLAB_LONE_DRAWER_INLINE=0); the
 ratios are those of the default server.
 
 With --inspect it starts only the real server and measures the "Look inside" path instead: for the CNN, MLP
@@ -101,11 +103,11 @@ def one_connection(port, body, stop_at, latencies, errors, path="/api/predict", 
         latencies.append(time.perf_counter() - started)
 
 
-def load(port, body, connections, seconds, path="/api/predict", sizes=None):
+def load(port, body, connections, seconds, path="/api/predict", sizes=None, interval=0.0):
     latencies, errors = [], []
     stop_at = time.perf_counter() + seconds
     threads = [threading.Thread(target=one_connection, args=(port, body, stop_at, latencies, errors, path),
-                                kwargs={"sizes": sizes})
+                                kwargs={"sizes": sizes, "interval": interval})
                for _ in range(connections)]
     started = time.perf_counter()
     for t in threads:
@@ -231,6 +233,7 @@ def report(label, result):
 
 
 SPAWN = multiprocessing.get_context("spawn")
+PACED_RATE = 5  # drawings a second from a student drawing alone (as bench/load.py's drawers)
 
 
 def side_inspections(port, body, seconds, interval, answers):
@@ -363,6 +366,11 @@ def main():
             print(f"-- run {run} of {args.repeat}", flush=True)
             results = {name: {c: measure(name, ports[name], body, c, args.seconds, use_wrk) for c in (1, 8)}
                        for name in commands}
+            for name in ours:  # a student drawing alone, as the page sends: one connection, 5 drawings a second
+                paced = load(ports[name], body, 1, max(args.seconds, 10), interval=1 / PACED_RATE)
+                print(f"{name:>10} 1 conn at {PACED_RATE}/s: p50 {paced['p50']:5.2f} ms   p99 {paced['p99']:5.1f} ms   "
+                      f"({paced['n']} requests, {paced['errors']} errors)", flush=True)
+                results[name]["paced"] = paced
             runs.append((results, figures(results)))
             print_figures(runs[-1][1], f"run {run}")
     finally:
@@ -372,9 +380,12 @@ def main():
 
     print(f"-- median of {len(runs)} runs")
     for name in commands:
-        for c in (1, 8):
+        for c in (1, 8, "paced"):
+            if c not in runs[0][0][name]:
+                continue
             median = {k: float(np.median([r[name][c][k] for r, _ in runs])) for k in ("rps", "p50", "p99")}
-            print(f"{name:>10} {c} conn: {median['rps']:8.1f} req/s   p50 {median['p50']:7.2f} ms   "
+            label = f"1 conn at {PACED_RATE}/s" if c == "paced" else f"{c} conn"
+            print(f"{name:>10} {label}: {median['rps']:8.1f} req/s   p50 {median['p50']:7.2f} ms   "
                   f"p99 {median['p99']:7.1f} ms")
     print_figures({k: float(np.median([f[k] for _, f in runs])) for k in runs[0][1]}, "median")
 

@@ -107,6 +107,73 @@ def test_models_that_cannot_be_loaded_raise_load_error_for_the_caller(workers):
         workers.probabilities("missing", np.zeros((28, 28), np.float32))
 
 
+def small_drawing():
+    """What the Draw page sends: a 70x70 canvas."""
+    return encode(drawing((10, 12, 45), size=(70, 70), width=5, mode="RGBA", ink=(0, 0, 0, 255),
+                          paper=(255, 255, 255, 255)))
+
+
+def test_a_lone_caller_is_read_in_process_as_a_worker_reads_it(workers):
+    png = small_drawing()
+    workers.read("cnn", png, caller="someone else")  # the last drawing was another caller's: to a worker
+    before = workers.inline.reads
+    image, probabilities = workers.read("cnn", png, caller="alone")
+    assert workers.inline.reads == before  # the first of its drawings goes to a worker too
+    again, same = workers.read("cnn", png, caller="alone")
+    assert workers.inline.reads == before + 1
+    assert np.array_equal(again, image) and np.allclose(same, probabilities, atol=1e-6)
+    assert np.array_equal(image, preprocess(png))
+
+
+def test_callers_taking_turns_go_to_the_workers(workers):
+    png = small_drawing()
+    before = workers.inline.reads
+    for caller in ("a", "b", "a", "b", "a"):
+        workers.read("cnn", png, caller=caller)
+    assert workers.inline.reads == before
+
+
+def test_a_lone_caller_hears_the_same_errors(workers):
+    workers.read("cnn", small_drawing(), caller="alone")
+    with pytest.raises(BlankImage, match="nothing drawn"):
+        workers.read("cnn", encode(drawing((0, 0, 0), size=(70, 70), width=0, ink=255)), caller="alone")
+    with pytest.raises(BadImage, match="not a PNG"):
+        workers.read("cnn", b"not an image", caller="alone")
+    with pytest.raises(LoadError):
+        workers.read("broken", small_drawing(), caller="alone")
+
+
+def test_large_pictures_go_to_a_worker_even_for_a_lone_caller(workers):
+    big = encode(drawing((40, 40, 200)))  # 280x280: beyond what is read in the web process
+    workers.read("cnn", big, caller="alone")
+    before = workers.inline.reads
+    image, _ = workers.read("cnn", big, caller="alone")
+    assert workers.inline.reads == before and np.array_equal(image, preprocess(big))
+
+
+def test_a_forgotten_model_is_fetched_again(workers):
+    png = small_drawing()
+    workers.read("cnn", png, caller="alone")
+    workers.read("cnn", png, caller="alone")
+    assert "cnn" in workers.inline._forwards
+    workers.forget("cnn")
+    assert "cnn" not in workers.inline._forwards
+    before = workers.inline.reads
+    workers.read("cnn", png, caller="alone")
+    assert workers.inline.reads == before + 1
+
+
+def test_no_lone_caller_is_read_in_process_when_switched_off(home):
+    workers = InferenceWorkers(Settings(home=home, models=home / "shipped", lone_drawer_inline=False), processes=1)
+    try:
+        assert workers.inline is None
+        for _ in range(2):
+            image, _ = workers.read("cnn", small_drawing(), caller="alone")
+        assert np.array_equal(image, preprocess(small_drawing()))
+    finally:
+        workers.close()
+
+
 def test_dead_workers_are_replaced(workers):
     png = encode(drawing((40, 40, 200)))
     for worker in list(workers._workers):

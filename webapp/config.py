@@ -31,6 +31,7 @@ class Settings:
     allowed_origins: list = field(default_factory=list)  # extra Socket.IO origins
     inference_processes: int = 2  # worker processes that prepare drawings and run the models (at least 1)
     inference_runtime: str = "litert"  # how they run them: "litert", or "keras" (webapp/core/forward.py)
+    lone_drawer_inline: bool = True  # one connection drawing alone is read in the web process (webapp/core/inline.py)
     request_timeout: float = 10.0  # seconds for a request's headers, and again for its body (slowloris)
     max_sockets_per_address: int = 20  # open Socket.IO connections per client address (x3: TCP connections)
     # An uploaded model is checked from its metadata before Keras reads it (webapp/core/model_files.py).
@@ -73,6 +74,7 @@ class Settings:
         "allowed_origins": "NEURONLAB_ALLOWED_ORIGINS",
         "inference_processes": "NEURONLAB_INFERENCE_PROCESSES",
         "inference_runtime": "NEURONLAB_INFERENCE_RUNTIME",
+        "lone_drawer_inline": "NEURONLAB_LONE_DRAWER_INLINE",
         "request_timeout": "NEURONLAB_REQUEST_TIMEOUT",
         "max_sockets_per_address": "NEURONLAB_MAX_SOCKETS_PER_ADDRESS",
         "max_model_unpacked_bytes": "NEURONLAB_MAX_MODEL_UNPACKED_BYTES",

@@ -42,12 +42,12 @@ class Disagrees(Exception):
 
 
 def litert_forward(model):
+    """The model converted to a LiteRT flatbuffer and run by LiteRT; its bytes are the result's `flatbuffer`."""
     import keras
 
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError("the LiteRT converter needs the TensorFlow backend")
     import tensorflow as tf
-    from ai_edge_litert.interpreter import Interpreter
 
     input_shape = tuple(model.input_shape[1:])
     spec = tf.TensorSpec((1,) + input_shape, tf.float32)
@@ -55,13 +55,29 @@ def litert_forward(model):
     weights = tf.Module()
     weights.variables_to_freeze = [v.value for v in model.variables]  # how the converter finds them
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], weights)
-    interpreter = Interpreter(model_content=converter.convert(), num_threads=1)
+    forward = flatbuffer_forward(converter.convert())
+
+    probe = np.random.default_rng(0).random((2,) + input_shape, dtype=np.float32)
+    expected = keras.ops.convert_to_numpy(model(probe, training=False))
+    difference = float(np.max(np.abs(forward(probe) - expected)))
+    if not difference <= AGREEMENT:  # NaN too
+        raise Disagrees(f"its answers differ from Keras's by {difference:.2g}")
+    return forward
+
+
+def flatbuffer_forward(content):
+    """fn(images) -> outputs for a LiteRT flatbuffer, run on one thread, one image at a time. Needs only
+    ai-edge-litert, not TensorFlow: the web process runs a lone drawer's model this way (webapp/core/inline.py)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content, num_threads=1)
     interpreter.allocate_tensors()
-    given = interpreter.get_input_details()[0]["index"]
+    given = interpreter.get_input_details()[0]
+    shape, given = tuple(given["shape"]), given["index"]  # (1, 28, 28, 1) or (1, 784)
     answer = interpreter.get_output_details()[0]["index"]
 
     def forward(x):
-        x = np.ascontiguousarray(x, dtype=np.float32).reshape((-1, 1) + input_shape)
+        x = np.ascontiguousarray(x, dtype=np.float32).reshape((-1,) + shape)
         rows = []
         for image in x:
             interpreter.set_tensor(given, image)
@@ -69,11 +85,7 @@ def litert_forward(model):
             rows.append(interpreter.get_tensor(answer)[0])
         return np.stack(rows)
 
-    probe = np.random.default_rng(0).random((2,) + input_shape, dtype=np.float32)
-    expected = keras.ops.convert_to_numpy(model(probe, training=False))
-    difference = float(np.max(np.abs(forward(probe) - expected)))
-    if not difference <= AGREEMENT:  # NaN too
-        raise Disagrees(f"its answers differ from Keras's by {difference:.2g}")
+    forward.flatbuffer = content
     return forward
 
 

@@ -22,6 +22,7 @@ import threading
 
 import numpy as np
 
+from webapp.core.inline import InlineReader
 from webapp.core.inspection import NotInspectable, TooLarge, UnknownLayer
 from webapp.core.model_files import ModelFileRefused
 from webapp.core.models import LoadError
@@ -99,6 +100,8 @@ def answer_all(requests, models, max_pixels):
                 inspections.setdefault(model_id, []).append((request_id, image))
             elif op == "weights":  # one layer's weights (webapp/core/inspection.py)
                 answers.append((request_id, OK, models.weights(*payload)))
+            elif op == "flatbuffer":  # the model's LiteRT flatbuffer, for the web process (webapp/core/inline.py)
+                answers.append((request_id, OK, getattr(models.get(payload)[1], "flatbuffer", None)))
             elif op == "forget":
                 models.forget(payload)
                 answers.append((request_id, OK, None))
@@ -354,6 +357,8 @@ class InferenceWorkers:
         self._lock = threading.Lock()
         count = max(1, processes if processes is not None else settings.inference_processes)
         self._workers = [Worker(self._context, settings, n) for n in range(count)]
+        self.inline = InlineReader(self.flatbuffer) if settings.lone_drawer_inline else None
+        self._last_caller = None
 
     def _pick(self):
         with self._lock:
@@ -387,10 +392,26 @@ class InferenceWorkers:
             raise ERRORS[status](*value)
         raise RuntimeError(f"inference failed: {value}")
 
-    def read(self, model_id, image_bytes):
+    def read(self, model_id, image_bytes, caller=None):
         """(the 28x28 image, ten probabilities) for a drawing, in one round trip; raises BadImage, BlankImage,
-        or LoadError when the model cannot be loaded."""
+        or LoadError when the model cannot be loaded.
+
+        `caller` names the connection (any hashable). A connection drawing alone, whose previous drawing was
+        the last one read with nothing at a worker since, is read here (webapp/core/inline.py)."""
+        lone = caller is not None and caller == self._last_caller and not self._busy()
+        self._last_caller = caller
+        if lone and self.inline is not None:
+            answer = self.inline.read(model_id, image_bytes)
+            if answer is not None:
+                return answer
         return self._call("read", (model_id, bytes(image_bytes)))
+
+    def _busy(self):
+        return any(worker.waiting for worker in self._workers)
+
+    def flatbuffer(self, model_id):
+        """The LiteRT flatbuffer a worker runs `model_id` with, or None when it runs in Keras; raises LoadError."""
+        return self._call("flatbuffer", model_id)
 
     def inspect(self, model_id, image_bytes):
         """(the 28x28 image, {"probabilities", "layers", "saliency", "kernels"}) for a drawing, numbers as float16
@@ -430,7 +451,9 @@ class InferenceWorkers:
         return self._call("save_xor_run", (recipe, result, model_id, extra))
 
     def forget(self, model_id):
-        """Drop a cached model (deleted or replaced) in every worker; the next call reloads it."""
+        """Drop a cached model (deleted or replaced) here and in every worker; the next call reloads it."""
+        if self.inline is not None:
+            self.inline.forget(model_id)
         with self._lock:
             workers = list(self._workers)
         for worker in workers:

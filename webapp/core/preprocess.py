@@ -24,6 +24,10 @@ class BadImage(ValueError):
     """The bytes are not a picture we can read."""
 
 
+class TooManyPixels(BadImage):
+    """The picture has more pixels than allowed."""
+
+
 class BlankImage(ValueError):
     """The picture has no ink in it: nothing was drawn."""
 
@@ -38,7 +42,7 @@ def decode_image(data, max_pixels=DEFAULT_MAX_PIXELS):
         raise BadImage("not a PNG, JPEG, WebP or GIF image") from None
     width, height = image.size
     if width * height > max_pixels:
-        raise BadImage(f"the image has {width}x{height} pixels; the limit is {max_pixels:,}")
+        raise TooManyPixels(f"the image has {width}x{height} pixels; the limit is {max_pixels:,}")
     try:
         if getattr(image, "n_frames", 1) > 1:
             image = ImageSequence.Iterator(image)[0]

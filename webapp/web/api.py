@@ -58,12 +58,12 @@ def image_from_request():
     raise ApiError(415, "send JSON {\"image\": ...}, a multipart form with an 'image' file, or an image body")
 
 
-def predict_answer(image_bytes, model):
-    """Shared by the REST route and the Socket.IO event."""
+def predict_answer(image_bytes, model, caller=None):
+    """Shared by the REST route and the Socket.IO event; `caller` names the connection."""
     if model is not None and not isinstance(model, str):
         raise ApiError(400, "model must be a string")
     try:
-        return lab().read_digit(image_bytes, model)
+        return lab().read_digit(image_bytes, model, caller)
     except BadImage as exc:
         raise ApiError(400, str(exc)) from None
     except LoadError as exc:
@@ -76,7 +76,8 @@ def predict():
     if not allowed:
         return jsonify(limits.too_many(wait)), 429, {"Retry-After": str(max(1, round(wait)))}
     image_bytes, model = image_from_request()
-    return jsonify(predict_answer(image_bytes, model))
+    caller = ("http", request.remote_addr, request.environ.get("REMOTE_PORT"))  # one keep-alive connection
+    return jsonify(predict_answer(image_bytes, model, caller))
 
 
 MODEL_FIELDS = ("id", "name", "network", "parameters", "test_accuracy", "source", "epochs", "seconds", "date",

@@ -10,6 +10,8 @@ Only same-origin pages may connect (python-socketio checks the Origin header;
 NEURONLAB_ALLOWED_ORIGINS adds others). Handlers see the handshake's cookies,
 headers and address through `request`, so webapp.web.auth works here as in views.
 """
+from functools import partial
+
 from flask import current_app, request
 
 from webapp.web import auth, connections, limits
@@ -30,19 +32,21 @@ def register(socketio, lab):
     def whoami(*_data):
         return {"role": auth.role()}
 
-    def drawing_event(event, answer):
-        """{"image": data URL, "model": optional} -> the same JSON as POST /api/<event>."""
+    def drawing_event(event, answer_for):
+        """{"image": data URL, "model": optional} -> the same JSON as POST /api/<event>, from
+        `answer_for(sid)(image bytes, model)`."""
         def handler(sid, data=None, *_extra):
             environ = socketio.server.get_environ(sid) or {}
             app = environ.get("flask.app")
             if app is None:  # the connection went while the event waited its turn
                 return {"error": "not connected", "status": 400}
             with app.app_context():
-                return answer_drawing(event, answer, data, environ.get("REMOTE_ADDR") or "unknown")
+                return answer_drawing(event, answer_for(sid), data, environ.get("REMOTE_ADDR") or "unknown")
         return handler
 
-    socketio.server.on("predict", drawing_event("predict", predict_answer))
-    socketio.server.on("inspect", drawing_event("inspect", inspect_answer))
+    # the connection names the caller: one drawing alone may be read in this process (InferenceWorkers.read)
+    socketio.server.on("predict", drawing_event("predict", lambda sid: partial(predict_answer, caller=("socket", sid))))
+    socketio.server.on("inspect", drawing_event("inspect", lambda sid: inspect_answer))
 
     @socketio.on("disconnect")
     def disconnect(*_reason):

@@ -286,8 +286,9 @@ class Lab:
 
     # -- prediction -----------------------------------------------------
 
-    def read_digit(self, image_bytes, model=None):
-        """The whole answer to one drawn digit, as the API returns it.
+    def read_digit(self, image_bytes, model=None, caller=None):
+        """The whole answer to one drawn digit, as the API returns it. `caller` names the connection (see
+        InferenceWorkers.read).
 
         When the chosen model cannot be loaded, the next working one of its network
         answers, and the answer says so under "fallback" (see `_fallbacks`)."""
@@ -296,7 +297,7 @@ class Lab:
         try:
             if self._is_broken(model_id):
                 raise LoadError("known to be broken")
-            image, probabilities = self.predictor.read(model_id, image_bytes)  # the usual case: one round trip
+            image, probabilities = self.predictor.read(model_id, image_bytes, caller)  # the usual case
             answered = meta
         except BlankImage as exc:
             return {**named(meta, None), "blank": True, "message": str(exc), "probabilities": None,
