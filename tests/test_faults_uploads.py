@@ -23,9 +23,13 @@ def test_leftovers_of_an_interrupted_upload_are_removed_at_start(start_server, t
     (uploads / ".tmp-a1b2c3.keras").write_bytes(b"PK\x03\x04half a model")
     (uploads / ".tmp-d4e5f6").write_bytes(b"")
     (uploads / "notes.txt").write_text("not ours to remove\n")
+    scratch = home / "models" / ".tmp-scratch1"  # a worker's or a save's scratch folder (temporary_files_in)
+    scratch.mkdir(parents=True)
+    (scratch / "__autograph_generated_file1.py").write_text("# TensorFlow's converter\n")
 
     server = start_server(home=home)
     assert upload_leftovers(home) == []
+    assert not scratch.exists()
     assert (uploads / "notes.txt").is_file()
     assert ".tmp-a1b2c3.keras" in server.log.read_text()  # the log says what went
 

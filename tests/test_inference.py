@@ -174,6 +174,22 @@ def test_no_lone_caller_is_read_in_process_when_switched_off(home):
         workers.close()
 
 
+def test_reading_leaves_nothing_in_the_system_temporary_folder(home, tmp_path, monkeypatch):
+    """TensorFlow's converter writes a source file it removes only at a clean exit, and workers are killed: it
+    goes in a scratch folder inside the instance folder, removed once the model is converted."""
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(system_tmp))  # the spawned worker's temporary folder
+    workers = InferenceWorkers(Settings(home=home, models=home / "shipped"), processes=1)
+    try:
+        workers.read("cnn", small_drawing())
+        assert workers.flatbuffer("cnn") is not None  # converted there, not run in Keras
+    finally:
+        workers.close()
+    assert list(system_tmp.iterdir()) == []
+    assert not list((home / "models").glob(".tmp-*"))
+
+
 def test_dead_workers_are_replaced(workers):
     png = encode(drawing((40, 40, 200)))
     for worker in list(workers._workers):

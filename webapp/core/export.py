@@ -8,10 +8,9 @@ import os
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
-from webapp.core.modelstore import FILE_MODE, TMP_PREFIX
+from webapp.core.modelstore import FILE_MODE, TMP_PREFIX, temporary_files_in
 
 FORMATS = ("keras", "h5")  # what GET /api/models/<id>/download?format= accepts
 EXPORTED = ("h5",)  # made here; a .keras is the store's own file
@@ -54,21 +53,6 @@ def export_model(store, model_id, fmt, folder):
             raise
     remove_stale(folder, model_id, keep=target)
     return str(target)
-
-
-@contextmanager
-def temporary_files_in(folder):
-    """Anything Keras or h5py puts in the temporary folder while saving goes in a `.tmp-*` folder inside `folder`
-    (the instance folder), removed afterwards: never the system's /tmp. A worker runs one request at a time,
-    so changing tempfile's process-wide folder for the duration is safe there."""
-    scratch = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=folder)
-    before = tempfile.tempdir
-    tempfile.tempdir = scratch
-    try:
-        yield scratch
-    finally:
-        tempfile.tempdir = before
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def remove_stale(folder, model_id, keep):

@@ -1,8 +1,8 @@
 """The one inference path: worker processes that own the compiled models.
 
-The web process does no TensorFlow and no image work: it serves many idle
-connections on one event loop, and any CPU it spends there delays every other
-client. So drawings go to `processes` workers (started with spawn). Each worker
+The web process does no TensorFlow, and no image work while others wait: it
+serves many idle connections on one event loop, and any CPU it spends there
+delays every other client. So drawings go to `processes` workers (started with spawn). Each worker
 prepares drawings with the MNIST recipe, owns every model it has loaded (Keras's
 TensorFlow backend is not thread-safe: a worker runs one request at a time),
 and runs requests that arrive together for the same model as one batch through
@@ -12,7 +12,9 @@ setting up a loop for one image).
 The web side, `InferenceWorkers`, sends each request to the worker with the
 fewest waiting and reads answers on one reader per worker. It uses only
 `threading` primitives, so it works with real threads and, once gevent has
-patched them, with greenlets; pipes are read only when readable.
+patched them, with greenlets; pipes are read only when readable. A connection
+drawing alone, with nothing at a worker, is read in the web process itself with
+the model a worker converted (webapp/core/inline.py): two process wake-ups fewer.
 """
 import itertools
 import logging
@@ -184,7 +186,7 @@ class LoadedModels:
             from webapp.core.device import use_one_cpu_thread
             from webapp.core.forward import compile_forward
             from webapp.core.models import check_digit_model, load_file
-            from webapp.core.modelstore import UnknownModel
+            from webapp.core.modelstore import UnknownModel, temporary_files_in
 
             use_one_cpu_thread()  # one worker per core: TensorFlow's own pool only added CPU for images this small
 
@@ -195,7 +197,10 @@ class LoadedModels:
                 raise LoadError(f"no model called {model_id!r}") from None
             model = load_file(path)
             check_digit_model(model, self.store.metadata(model_id).get("labels"))  # letters: one output each
-            self._models[model_id] = (model, compile_forward(model, self.runtime))
+            # TensorFlow's converter writes a file it keeps till exit; a full or read-only disk must not stop reading
+            with temporary_files_in(self.store.folder, required=False):
+                forward = compile_forward(model, self.runtime)
+            self._models[model_id] = (model, forward)
         return self._models[model_id]
 
     def inspector(self, model_id):

@@ -12,10 +12,12 @@ import json
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import threading
 import time
 import unicodedata
+from contextlib import contextmanager
 from pathlib import Path
 
 _UMASK = os.umask(0)
@@ -162,6 +164,29 @@ def without_optimizer(model):
         return model
 
 
+@contextmanager
+def temporary_files_in(folder, required=True):
+    """Anything Keras, h5py or TensorFlow's converter puts in the temporary folder meanwhile goes in a `.tmp-*`
+    folder inside `folder` (the instance folder), removed afterwards: never the system's /tmp, where a killed
+    process would leave it. Changing tempfile's process-wide folder for the duration is safe in the processes
+    that call this (an inference worker runs one request at a time). When `folder` cannot be written and
+    `required` is false, the system's folder serves (yields None)."""
+    try:
+        scratch = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=folder)
+    except OSError:
+        if required:
+            raise
+        yield None
+        return
+    before = tempfile.tempdir
+    tempfile.tempdir = scratch
+    try:
+        yield scratch
+    finally:
+        tempfile.tempdir = before
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 class ModelStore:
     """Models in `folder` (writable) and in `shipped` folders (read-only defaults)."""
 
@@ -182,10 +207,14 @@ class ModelStore:
             pass
 
     def remove_leftovers(self, older_than=0):
-        """Temporary files are only ever half-written models: drop those older than `older_than` seconds."""
+        """Temporary files are only ever half-written models, and temporary folders scratch space
+        (`temporary_files_in`): drop those older than `older_than` seconds."""
         for leftover in self.folder.glob(TMP_PREFIX + "*"):
             if older_than <= 0 or _age(leftover) > older_than:
-                _unlink(leftover)
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    _unlink(leftover)
 
     def _folders(self):
         return [self.folder, *self.shipped]
@@ -293,7 +322,8 @@ class ModelStore:
         os.fchmod(fd, FILE_MODE)
         os.close(fd)
         try:
-            without_optimizer(model).save(tmp)
+            with temporary_files_in(self.folder):  # Keras's saver makes a scratch folder
+                without_optimizer(model).save(tmp)
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
             with self._lock:
