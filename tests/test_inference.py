@@ -125,6 +125,28 @@ def test_a_lone_caller_is_read_in_process_as_a_worker_reads_it(workers):
     assert np.array_equal(image, preprocess(png))
 
 
+def test_one_caller_on_many_threads_gets_every_answer_right(workers):
+    """The in-process reader runs one drawing at a time (a LiteRT interpreter is not thread-safe): the others
+    go to a worker."""
+    png = small_drawing()
+    workers.read("cnn", png, caller="threads")
+    image, probabilities = workers.read("cnn", png, caller="threads")
+    answers = []
+
+    def ask():
+        for _ in range(5):
+            answers.append(workers.read("cnn", png, caller="threads"))
+
+    threads = [threading.Thread(target=ask) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 60
+    for got_image, got in answers:
+        assert np.array_equal(got_image, image) and np.allclose(got, probabilities, atol=1e-6)
+
+
 def test_callers_taking_turns_go_to_the_workers(workers):
     png = small_drawing()
     before = workers.inline.reads

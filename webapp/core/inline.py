@@ -8,6 +8,7 @@ Draw page sends, are read here: the work stays under a millisecond, and anything
 a worker, where a hostile picture cannot hold up the event loop.
 """
 import logging
+import threading
 
 import numpy as np
 
@@ -27,24 +28,30 @@ class InlineReader:
 
     def __init__(self, fetch):
         self._fetch = fetch
+        self._lock = threading.Lock()
         self._forwards = {}  # model id -> forward pass, or None
         self.reads = 0  # drawings read here: for tests and benches
 
     def read(self, model_id, image_bytes):
         """(the 28x28 image, the model's outputs), or None when a worker must read it. Raises BadImage or
         BlankImage as a worker would."""
-        if len(image_bytes) > MAX_BYTES:
-            return None
-        forward = self._forward(model_id)
-        if forward is None:
+        # one at a time: a LiteRT interpreter is not thread-safe (with real threads, not gevent's, a second
+        # caller goes to a worker)
+        if len(image_bytes) > MAX_BYTES or not self._lock.acquire(blocking=False):
             return None
         try:
-            image = preprocess(image_bytes, MAX_PIXELS).astype(np.float32)
-        except TooManyPixels:
-            return None
-        probabilities = forward(image[None])[0]
-        self.reads += 1
-        return image, probabilities
+            forward = self._forward(model_id)
+            if forward is None:
+                return None
+            try:
+                image = preprocess(image_bytes, MAX_PIXELS).astype(np.float32)
+            except TooManyPixels:
+                return None
+            probabilities = forward(image[None])[0]
+            self.reads += 1
+            return image, probabilities
+        finally:
+            self._lock.release()
 
     def _forward(self, model_id):
         if model_id not in self._forwards:
