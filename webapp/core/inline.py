@@ -1,7 +1,8 @@
 """A lone drawer's drawing read in the calling process: the same recipe and the same LiteRT model as a worker's.
 
 A prediction that goes to an inference worker wakes two processes and waits for both: on a 2-core VM, one
-connection's request measured 2.8 ms through a worker and 1.9 ms read here (docs/ARCHITECTURE.md). So when
+connection's p50 measured 2.04-3.40 ms through a worker and 1.46-2.26 ms read here, in the same runs
+(docs/ARCHITECTURE.md; NEURONLAB_LONE_DRAWER_INLINE=0 switches this off). So when
 one connection draws alone (InferenceWorkers decides), the web process reads its drawing itself, with the
 flatbuffer a worker converted (webapp/core/forward.py) and without TensorFlow. Only small pictures, as the
 Draw page sends, are read here: the work stays under a millisecond, and anything larger or stranger goes to
