@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from bench.strokes import canvas_png, drawn_digit
 from tests.test_preprocess import drawing, encode
 from webapp.config import Settings
 from webapp.core import networks
@@ -108,9 +109,8 @@ def test_models_that_cannot_be_loaded_raise_load_error_for_the_caller(workers):
 
 
 def small_drawing():
-    """What the Draw page sends: a 70x70 canvas."""
-    return encode(drawing((10, 12, 45), size=(70, 70), width=5, mode="RGBA", ink=(0, 0, 0, 255),
-                          paper=(255, 255, 255, 255)))
+    """What the Draw page sends: its pad at 70x70."""
+    return canvas_png(drawn_digit(7, np.random.default_rng(0)))
 
 
 def test_a_lone_caller_is_read_in_process_as_a_worker_reads_it(workers):

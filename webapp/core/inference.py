@@ -403,9 +403,9 @@ class InferenceWorkers:
 
         `caller` names the connection (any hashable). A connection drawing alone, whose previous drawing was
         the last one read with nothing at a worker since, is read here (webapp/core/inline.py)."""
-        lone = caller is not None and caller == self._last_caller and not self._busy()
+        lone = self.inline is not None and caller is not None and caller == self._last_caller and not self._busy()
         self._last_caller = caller
-        if lone and self.inline is not None:
+        if lone:
             answer = self.inline.read(model_id, image_bytes)
             if answer is not None:
                 return answer

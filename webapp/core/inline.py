@@ -68,4 +68,3 @@ class InlineReader:
 
     def forget(self, model_id):
         self._forwards.pop(model_id, None)
-
