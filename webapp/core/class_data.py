@@ -8,24 +8,25 @@ Everything lives in the instance folder:
 
 The built-in `class-digits` (labels "0"-"9") exists from the first open. The rules for labels and the file
 layout are webapp/core/labelled_data.py's; this module only stores. Limits (drawings per dataset, per client) are
-checked here, under the store's lock, so two students cannot both take the last place.
+checked here, in one SQLite write transaction with the write, so two students cannot both take the last place,
+even through two web processes sharing the instance folder.
 """
 import json
 import logging
 import re
 import shutil
-import sqlite3
 import threading
 import time
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
 
 import numpy as np
 
 from webapp.core import labelled_data
 from webapp.core.labelled_data import DIGIT_LABELS, BadLabelledData, check_labels
 from webapp.core.modelstore import MODEL_ID, atomic_write_bytes, free_id
+from webapp.core.sqlite_files import connect_read_only, connect_shared
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,8 @@ def check_npz_sizes(data, max_drawings):
 
 
 class DatasetStore:
-    """The datasets and their drawings. One SQLite connection and one lock (a few writes a second at most).
+    """The datasets and their drawings. One SQLite connection and one lock (a few writes a second at most);
+    every write is one `BEGIN IMMEDIATE` transaction, so other processes on the same file wait their turn.
 
     Limits: `max_drawings` per dataset, `max_per_client` drawings of one client id in one dataset (0: none)."""
 
@@ -184,23 +186,27 @@ class DatasetStore:
         self.max_per_client = int(max_per_client)
         self._lock = threading.RLock()
         if read_only:
-            self._db = sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro&immutable=1", uri=True,
-                                       check_same_thread=False, isolation_level=None)
-            self._db.row_factory = sqlite3.Row
+            self._db = connect_read_only(self.path)
             self._db.execute("SELECT count(*) FROM datasets JOIN drawings ON 0").fetchone()
             return
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = connect_shared(self.path)
         self._db.executescript(SCHEMA)
         self._ensure_builtin()
 
     def _ensure_builtin(self):
-        with self._lock:
-            if self._row(BUILTIN_ID) is None:
-                self._db.execute("INSERT INTO datasets (id, name, labels, builtin, created) VALUES (?, ?, ?, 1, ?)",
-                                 (BUILTIN_ID, BUILTIN_NAME, json.dumps(list(DIGIT_LABELS)), time.time()))
+        with self._lock:  # OR IGNORE: another process may be adding it at the same moment
+            self._db.execute("INSERT OR IGNORE INTO datasets (id, name, labels, builtin, created) "
+                             "VALUES (?, ?, ?, 1, ?)",
+                             (BUILTIN_ID, BUILTIN_NAME, json.dumps(list(DIGIT_LABELS)), time.time()))
+
+    @contextmanager
+    def _writing(self):
+        """This process's lock and SQLite's write lock, taken before the first read: what a write checks (a
+        free id, a free place) is still true when it writes, whichever process writes next. Commits at the end,
+        rolls back on an exception."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            yield
 
     def close(self):
         with self._lock:
@@ -257,7 +263,7 @@ class DatasetStore:
             labels = check_labels(labels)
         except BadLabelledData as exc:
             raise DatasetError(400, f"labels: {exc}") from None
-        with self._lock:
+        with self._writing():
             taken = {row[0] for row in self._db.execute("SELECT id FROM datasets")}
             dataset_id = id_from_name(name, taken)
             self._db.execute("INSERT INTO datasets (id, name, labels, builtin, created) VALUES (?, ?, ?, 0, ?)",
@@ -266,21 +272,21 @@ class DatasetStore:
 
     def delete(self, dataset_id):
         with self._lock:
-            row = self._get_row(dataset_id)
-            if row["builtin"]:
-                raise DatasetError(400, f"{dataset_id} is built in and cannot be deleted; it can be cleared")
-            with self._db:
-                self._db.execute("BEGIN")
+            with self._writing():
+                row = self._get_row(dataset_id)
+                if row["builtin"]:
+                    raise DatasetError(400, f"{dataset_id} is built in and cannot be deleted; it can be cleared")
                 self._db.execute("DELETE FROM drawings WHERE dataset = ?", (dataset_id,))
                 self._db.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))
-            self._remove_images(dataset_id)
+            self._remove_images(dataset_id)  # once the rows are gone for good
 
     def clear(self, dataset_id):
         """Delete every drawing of the dataset; the dataset and its labels stay. Its counts after."""
         with self._lock:
-            self._get_row(dataset_id)
-            self._db.execute("DELETE FROM drawings WHERE dataset = ?", (dataset_id,))
-            self._remove_images(dataset_id)
+            with self._writing():
+                self._get_row(dataset_id)
+                self._db.execute("DELETE FROM drawings WHERE dataset = ?", (dataset_id,))
+            self._remove_images(dataset_id)  # once the rows are gone for good
             return self.counts(dataset_id)
 
     def _remove_images(self, dataset_id):
@@ -307,7 +313,7 @@ class DatasetStore:
         client = check_client(client)
         guess = check_guess(guess)
         blob = as_input_bytes(image)
-        with self._lock:
+        with self._writing():
             row = self._get_row(dataset_id)
             labels = json.loads(row["labels"])
             if not isinstance(label, str) or label not in labels:
@@ -322,19 +328,16 @@ class DatasetStore:
                 if mine >= self.max_per_client:
                     raise DatasetError(409, f"you have drawn {mine:,} drawings for this dataset, the most one "
                                             "browser may add: thank you!")
-            with self._db:
-                self._db.execute("BEGIN")
-                cursor = self._db.execute(
-                    "INSERT INTO drawings (dataset, label, client, guess, created, input, has_image) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (dataset_id, label, client, guess, time.time(), blob, int(png is not None)))
-                drawing_id = cursor.lastrowid
-                if png is not None:  # the row commits only once its image is on disk
-                    folder = self.images / dataset_id
-                    folder.mkdir(parents=True, exist_ok=True)
-                    atomic_write_bytes(folder / f"{drawing_id}.png", bytes(png))
-            drawing = self.drawing(dataset_id, drawing_id)
-            return drawing, self.counts(dataset_id)
+            cursor = self._db.execute(
+                "INSERT INTO drawings (dataset, label, client, guess, created, input, has_image) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (dataset_id, label, client, guess, time.time(), blob, int(png is not None)))
+            drawing_id = cursor.lastrowid
+            if png is not None:  # the row commits only once its image is on disk
+                folder = self.images / dataset_id
+                folder.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(folder / f"{drawing_id}.png", bytes(png))
+            return self.drawing(dataset_id, drawing_id), self.counts(dataset_id)
 
     def _drawing_row(self, dataset_id, drawing_id):
         self._get_row(dataset_id)
@@ -368,7 +371,7 @@ class DatasetStore:
         return path
 
     def relabel(self, dataset_id, drawing_id, label):
-        with self._lock:
+        with self._writing():
             row = self._drawing_row(dataset_id, drawing_id)
             labels = json.loads(self._get_row(dataset_id)["labels"])
             if not isinstance(label, str) or label not in labels:
@@ -379,9 +382,10 @@ class DatasetStore:
     def delete_drawing(self, dataset_id, drawing_id):
         """Delete one drawing; (its id, the counts after)."""
         with self._lock:
-            row = self._drawing_row(dataset_id, drawing_id)
-            self._db.execute("DELETE FROM drawings WHERE id = ?", (row["id"],))
-            (self.images / dataset_id / f"{row['id']}.png").unlink(missing_ok=True)
+            with self._writing():
+                row = self._drawing_row(dataset_id, drawing_id)
+                self._db.execute("DELETE FROM drawings WHERE id = ?", (row["id"],))
+            (self.images / dataset_id / f"{row['id']}.png").unlink(missing_ok=True)  # once the row is gone for good
             return row["id"], self.counts(dataset_id)
 
     # -- as a file ------------------------------------------------------------
@@ -415,17 +419,15 @@ class DatasetStore:
             raise DatasetError(400, "file: its arrays claim more memory than a dataset can need") from None
         blobs = [image.tobytes() for image in images]
         now = time.time()
-        with self._lock:
+        with self._writing():
             taken = {row[0] for row in self._db.execute("SELECT id FROM datasets")}
             dataset_id = id_from_name(name, taken)
-            with self._db:
-                self._db.execute("BEGIN")
-                self._db.execute("INSERT INTO datasets (id, name, labels, builtin, created) VALUES (?, ?, ?, 0, ?)",
-                                 (dataset_id, name, json.dumps(labels), now))
-                self._db.executemany(
-                    "INSERT INTO drawings (dataset, label, client, guess, created, input, has_image) "
-                    "VALUES (?, ?, ?, NULL, ?, ?, 0)",
-                    [(dataset_id, labels[int(i)], IMPORTED_CLIENT, now, blob) for i, blob in zip(label_indices, blobs)])
+            self._db.execute("INSERT INTO datasets (id, name, labels, builtin, created) VALUES (?, ?, ?, 0, ?)",
+                             (dataset_id, name, json.dumps(labels), now))
+            self._db.executemany(
+                "INSERT INTO drawings (dataset, label, client, guess, created, input, has_image) "
+                "VALUES (?, ?, ?, NULL, ?, ?, 0)",
+                [(dataset_id, labels[int(i)], IMPORTED_CLIENT, now, blob) for i, blob in zip(label_indices, blobs)])
             return self.get(dataset_id)
 
 

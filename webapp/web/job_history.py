@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from webapp.core.sqlite_files import connect_read_only, connect_shared
 from webapp.web.lab import READ_ONLY, ApiError, storage_reason, writing
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,6 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 ADDED_COLUMNS = {"host": "TEXT", "dispatched": "REAL"}  # to histories written before they existed
-BUSY_TIMEOUT_S = 10  # several web processes write the one history: a write waits its turn this long
 
 
 class JobDatabase:
@@ -112,11 +112,8 @@ class JobDatabase:
         return None if check == "ok" else sqlite3.DatabaseError(f"database disk image is malformed: {check}")
 
     def _connect(self):
-        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        db = connect_shared(self.path)
         try:
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; fast enough per event
             db.executescript(SCHEMA)
             have = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
             for name, kind in ADDED_COLUMNS.items():
@@ -140,9 +137,7 @@ class JobDatabase:
             self.write_problem = ("read_only", READ_ONLY)
         if self.path.is_file() and not self.moved_aside:
             try:
-                db = sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro&immutable=1", uri=True,
-                                     check_same_thread=False, isolation_level=None)
-                db.row_factory = sqlite3.Row
+                db = connect_read_only(self.path)
                 db.execute("SELECT count(*) FROM jobs JOIN events ON 0").fetchone()
                 return db
             except sqlite3.DatabaseError as exc:
