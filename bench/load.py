@@ -49,9 +49,11 @@ from pathlib import Path  # noqa: E402
 import gevent  # noqa: E402
 import gevent.pool  # noqa: E402
 import numpy as np  # noqa: E402
+import psutil  # noqa: E402
 import requests  # noqa: E402
 
-from bench.swarm import Client, LoopLag, TreeCPU, address, cpu_line, own_cpu_seconds, server_role, watch_cpu  # noqa: E402
+from bench.swarm import (Client, LoopLag, TreeCPU, address, cpu_line, machine_line, own_cpu_seconds,  # noqa: E402
+                         server_role, watch_cpu)
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-teacher-token"
@@ -332,7 +334,7 @@ def run(args, mnist, processes):
         server_cpu.restart()
         for _, tree in others:
             tree.restart()
-        own_before, started = own_cpu_seconds(), time.perf_counter()
+        own_before, machine_before, started = own_cpu_seconds(), psutil.cpu_times(), time.perf_counter()
         stop_at = started + args.seconds
         print(f"running for {args.seconds:.0f} s: {len(drawers)} drawers x {args.rate:g}/s, "
               f"{len(watchers.clients)} watchers of job {args.job}", flush=True)
@@ -346,6 +348,7 @@ def run(args, mnist, processes):
         gevent.joinall(greenlets, timeout=30)
         wall = time.perf_counter() - started
         own_cpu = own_cpu_seconds() - own_before
+        machine = machine_line(machine_before, psutil.cpu_times())
         lags = lag.stop()
         server_cpu.sample()
         for _, tree in others:
@@ -391,6 +394,7 @@ def run(args, mnist, processes):
         print(cpu_line(f"server: {role}", seconds, wall))
     for name, tree in others:
         print(cpu_line(name, sum(tree.by_role().values()), wall))
+    print(machine)
     p99 = percentile(latencies, 99)
     epoch_p99 = percentile(spreads["epoch"], 99)
     ok = not errors and latencies and p99 <= 0.150 and spreads["epoch"] and epoch_p99 <= 0.100

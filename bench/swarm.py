@@ -208,6 +208,18 @@ def own_cpu_seconds():
     return times.user + times.system
 
 
+def machine_line(before, after):
+    """How the machine's CPU time went between two psutil.cpu_times() readings: busy, idle and stolen by the
+    hypervisor (the VM's neighbours). A run with much stolen time was slow for reasons outside the app."""
+    spent = {field: getattr(after, field) - getattr(before, field) for field in after._fields
+             if field not in ("guest", "guest_nice")}  # Linux counts guest time in user time already
+    total = sum(spent.values()) or 1.0
+    idle = spent.get("idle", 0.0) + spent.get("iowait", 0.0)
+    stolen = spent.get("steal", 0.0)
+    return (f"machine during the run: busy {100 * (total - idle - stolen) / total:.0f}%, idle {100 * idle / total:.0f}%, "
+            f"stolen by the hypervisor {100 * stolen / total:.1f}% of its {os.cpu_count()} cores' time")
+
+
 def cpu_line(name, seconds, wall):
     cores = os.cpu_count() or 1
     return (f"{name}: {seconds:.1f} CPU s in {wall:.0f} s = {100 * seconds / wall:.0f}% of one core, "

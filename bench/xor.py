@@ -106,10 +106,6 @@ def faithful(args):
 
 def lockstep(args):
     """Keras's own SGD steps in our sample order: the trajectories must coincide."""
-    import keras
-
-    from webapp.core.networks import build_xor
-
     for i in range(args.lockstep):
         hidden, seed, epochs = (2, 4, 6)[i % 3], 2000 + i, args.epochs
         weights, orders = xor.initial_run(hidden, seed, epochs)
